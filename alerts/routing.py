@@ -1,0 +1,3 @@
+"""WebSocket routes of the live layer."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ForumsConfig(AppConfig):
+    name = "forums"
+    label = "forums"
+    verbose_name = "Neighborhood forums"
+    default_auto_field = "django.db.models.BigAutoField"
