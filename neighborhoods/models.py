@@ -299,7 +299,7 @@ class ApiToken(models.Model):
     """An API token; the secret is shown once and only its hash is stored."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="engagement_api_tokens"
     )
     name = models.CharField(max_length=80, blank=True)
     prefix = models.CharField(max_length=8)
