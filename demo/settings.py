@@ -29,7 +29,7 @@ INSTALLED_APPS = [
     "forums",
     "alerts",
     "neighborhoods",
-    "demo",
+    "demo.apps.DemoConfig",
     # what the plugin needs
     "channels",
     "leaflet",

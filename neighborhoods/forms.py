@@ -4,6 +4,7 @@ from django import forms
 
 from .geometry import GeometryError, parse_area, validate_point
 from .models import Neighborhood, Organization
+from .widgets import BoundaryWidget
 
 SEVERITIES = [
     ("info", "Everything (info and up)"),
@@ -149,7 +150,10 @@ class BoundaryField(forms.JSONField):
 
 
 class NeighborhoodBoundaryForm(forms.ModelForm):
-    boundary = BoundaryField()
+    boundary = BoundaryField(
+        widget=BoundaryWidget,
+        help_text="GeoJSON Polygon or MultiPolygon in longitude/latitude; the map shows it.",
+    )
 
     class Meta:
         model = Neighborhood
