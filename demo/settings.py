@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import dj_database_url
-import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ENGAGEMENT_DATA_DIR", BASE_DIR / "var"))
@@ -221,7 +220,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
-
-if django.VERSION < (6, 0):
-    # Django 6's default for scheme-less URLs typed into forms, adopted early.
-    FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -121,7 +121,14 @@ class ResidencyCodeForm(forms.Form):
     )
 
 
+def website_field() -> forms.URLField:
+    """A website typed without a scheme is taken as https:// (Django 6's default)."""
+    return forms.URLField(required=False, assume_scheme="https", max_length=200)
+
+
 class OrganizationForm(forms.ModelForm):
+    website = website_field()
+
     class Meta:
         model = Organization
         fields = ["name", "description", "website", "neighborhoods"]

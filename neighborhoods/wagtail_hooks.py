@@ -8,7 +8,7 @@ from wagtail import hooks
 from wagtail.admin.viewsets.base import ViewSetGroup
 from wagtail.admin.viewsets.model import ModelViewSet
 
-from .forms import NeighborhoodBoundaryForm
+from .forms import NeighborhoodBoundaryForm, website_field
 from .models import CityStaff, Department, Neighborhood, Organization
 
 
@@ -27,6 +27,8 @@ class NeighborhoodViewSet(ModelViewSet):
 
 
 class OrganizationAdminForm(forms.ModelForm):
+    website = website_field()
+
     class Meta:
         model = Organization
         fields = ["name", "description", "website", "verified", "neighborhoods"]
