@@ -1,0 +1,77 @@
+"""The demo seeds once, keeps what is there on re-runs, and gives one working account per role."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from wagtail.models import Site
+
+from neighborhoods.models import (
+    CityStaff,
+    Membership,
+    Neighborhood,
+    Organization,
+    OrganizationMembership,
+    VerificationLevel,
+)
+from neighborhoods.permissions import can, residency_level
+from sitecontent.models import HomePage, NeighborhoodPage
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, capsys):
+    monkeypatch.setenv("DEMO_PASSWORD", "a-long-demo-pass")
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    for email in ["resident", "organizer", "orgmember", "staff", "moderator", "editor"]:
+        assert f"{email}@demo.example" in out
+    assert "a-long-demo-pass" not in out, "a password chosen by the operator is not echoed"
+
+    assert Neighborhood.objects.count() == 159
+    old_city = Neighborhood.objects.get(slug="old-city")
+    users = {}
+    for name in ["resident", "organizer", "moderator", "orgmember", "staff", "editor"]:
+        users[name] = authenticate(username=f"{name}", password="a-long-demo-pass")
+        assert users[name] is not None, name
+    for name, role in [
+        ("resident", "member"),
+        ("organizer", "organizer"),
+        ("moderator", "moderator"),
+    ]:
+        membership = Membership.objects.get(user=users[name], neighborhood=old_city)
+        assert membership.role == role and membership.is_verified
+        assert residency_level(users[name], old_city) == VerificationLevel.VERIFIED
+    assert CityStaff.objects.get(user=users["staff"]).department.name == "Streets Department"
+    association = Organization.objects.get(slug="old-city-civic-association")
+    assert association.verified and old_city in association.neighborhoods.all()
+    assert (
+        OrganizationMembership.objects.get(organization=association, user=users["orgmember"]).role
+        == "member"
+    )
+    assert can(users["organizer"], "verify_resident", old_city)
+    assert can(users["moderator"], "moderate", old_city)
+    assert not can(users["resident"], "moderate", old_city)
+    assert users["editor"].has_perm("wagtailadmin.access_admin")
+    home = HomePage.objects.get()
+    assert Site.objects.get(is_default_site=True).root_page_id == home.pk
+    assert NeighborhoodPage.objects.filter(neighborhood=old_city, live=True).exists()
+
+    counts = (
+        Neighborhood.objects.count(),
+        Membership.objects.count(),
+        Organization.objects.count(),
+        NeighborhoodPage.objects.count(),
+    )
+    old_city.description = "Edited by a demo visitor."
+    old_city.save()
+    call_command("seed_demo")
+    assert counts == (
+        Neighborhood.objects.count(),
+        Membership.objects.count(),
+        Organization.objects.count(),
+        NeighborhoodPage.objects.count(),
+    )
+    old_city.refresh_from_db()
+    assert old_city.description == "Edited by a demo visitor."
