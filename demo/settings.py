@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ENGAGEMENT_DATA_DIR", BASE_DIR / "var"))
@@ -159,7 +160,11 @@ LOGIN_URL = "account_login"
 # their keys to SOCIALACCOUNT_PROVIDERS.
 SOCIALACCOUNT_PROVIDERS: dict = {}
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_email_backend = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": _email_backend}}
+else:
+    EMAIL_BACKEND = _email_backend
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Neighborhoods <no-reply@demo.example>")
 
 LANGUAGE_CODE = "en-us"
