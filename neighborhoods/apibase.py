@@ -126,6 +126,11 @@ class ApiView(APIView):
     def get_exception_handler(self):
         return exception_handler
 
+    def get_authenticate_header(self, request) -> str:
+        # DRF takes the challenge from the first authenticator; session auth has none, which
+        # would turn "not signed in" into a 403. The documented answer is 401 with a challenge.
+        return TokenAuthentication.keyword
+
 
 class AuthenticatedApiView(ApiView):
     permission_classes = [IsAuthenticated]

@@ -11,6 +11,8 @@ from django.db import transaction
 from .geometry import GeometryError, parse_area
 from .models import Neighborhood, unique_slug
 
+NAME_MAX_LENGTH = Neighborhood._meta.get_field("name").max_length
+
 
 class ImportFailed(Exception):
     """The file cannot be imported; ``problems`` lists each bad feature with its index and reason."""
@@ -55,12 +57,17 @@ def import_neighborhoods(
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             problems.append(f"feature {index}: not a GeoJSON Feature")
             continue
-        properties = feature.get("properties") or {}
+        properties = feature.get("properties")
+        if not isinstance(properties, dict):
+            properties = {}
         name = properties.get(name_property)
         if not isinstance(name, str) or not name.strip():
             problems.append(f"feature {index}: no {name_property!r} property")
             continue
         name = " ".join(name.split())
+        if len(name) > NAME_MAX_LENGTH:
+            problems.append(f"feature {index}: name is longer than {NAME_MAX_LENGTH} characters")
+            continue
         if name in seen:
             problems.append(f"feature {index}: name {name!r} repeats feature {seen[name]}")
             continue

@@ -107,8 +107,9 @@ class BulkLocator:
         geoms = shapely.points(coords[:, 1], coords[:, 0])
         point_idx, geom_idx = self._tree.query(geoms, predicate="covered_by")
         result: list[Neighborhood | None] = [None] * len(coords)
-        # The tree keeps rows in id order, so the first hit per point is the lowest id.
-        for p, g in sorted(zip(point_idx.tolist(), geom_idx.tolist(), strict=True)):
-            if result[p] is None:
-                result[p] = self.neighborhoods[g]
+        # Compare ids rather than tree positions: the caller may pass rows in any order.
+        for p, g in zip(point_idx.tolist(), geom_idx.tolist(), strict=True):
+            candidate = self.neighborhoods[g]
+            if result[p] is None or candidate.pk < result[p].pk:
+                result[p] = candidate
         return result

@@ -1,0 +1,218 @@
+"""Factories for people, places and organizations.
+
+Neighborhoods are squares (``half`` degrees either side of a centre) unless a boundary is given;
+by default each one gets its own spot near (1, 1), far from Philadelphia and from the others, so
+tests that do not care where a neighborhood is never see overlaps.
+"""
+
+from __future__ import annotations
+
+import factory
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+from shapely.geometry import shape
+
+from neighborhoods.models import (
+    CityStaff,
+    Department,
+    Membership,
+    Neighborhood,
+    Organization,
+    OrganizationJoinRequest,
+    OrganizationMembership,
+    Profile,
+    VerificationLevel,
+)
+
+PASSWORD = "correct horse battery staple"
+
+
+def square(lat: float, lon: float, half: float = 0.01) -> list[list[list[float]]]:
+    """Polygon coordinates of a square centred on (lat, lon), counter-clockwise, lon/lat order."""
+    ring = [
+        [lon - half, lat - half],
+        [lon + half, lat - half],
+        [lon + half, lat + half],
+        [lon - half, lat + half],
+        [lon - half, lat - half],
+    ]
+    return [ring]
+
+
+def square_polygon(lat: float, lon: float, half: float = 0.01) -> dict:
+    return {"type": "Polygon", "coordinates": square(lat, lon, half)}
+
+
+def multipolygon(*centres: tuple[float, float], half: float = 0.01) -> dict:
+    """A MultiPolygon of one square per ``(lat, lon)`` centre."""
+    return {"type": "MultiPolygon", "coordinates": [square(lat, lon, half) for lat, lon in centres]}
+
+
+def inside(neighborhood: Neighborhood) -> tuple[float, float]:
+    """A (lat, lon) point that lies inside the neighborhood's boundary."""
+    point = shape(neighborhood.boundary).representative_point()
+    return point.y, point.x
+
+
+class UserFactory(DjangoModelFactory):
+    """A registered person whose allauth address is unverified (``email_verified=True``)."""
+
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"person{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.org")
+    password = factory.django.Password(PASSWORD)
+
+    email_verified = factory.PostGeneration(
+        lambda user, create, extracted, **kwargs: _add_email(user, create, extracted, False)
+    )
+
+    @factory.post_generation
+    def permissions(user, create, extracted, **kwargs):
+        """``permissions=["wagtailadmin.access_admin"]`` grants model permissions by codename."""
+        if create and extracted:
+            for dotted in extracted:
+                app_label, codename = dotted.split(".")
+                user.user_permissions.add(
+                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                )
+
+
+class VerifiedUserFactory(UserFactory):
+    """A person whose e-mail address is verified (pass ``email_verified=False`` to undo)."""
+
+    email_verified = factory.PostGeneration(
+        lambda user, create, extracted, **kwargs: _add_email(user, create, extracted, True)
+    )
+
+
+def _add_email(user, create: bool, extracted: bool | None, default: bool) -> None:
+    """Give the person their allauth address, as sign-up does; verified or not."""
+    if create:
+        verified = default if extracted is None else bool(extracted)
+        EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=verified)
+
+
+class NeighborhoodFactory(DjangoModelFactory):
+    """A square neighborhood around ``lat``/``lon`` (or with an explicit ``boundary``)."""
+
+    class Meta:
+        model = Neighborhood
+
+    class Params:
+        lat = factory.Sequence(lambda n: 1.0 + (n % 50) * 0.05)
+        lon = factory.Sequence(lambda n: 1.0 + (n // 50) * 0.05)
+        half = 0.01
+
+    name = factory.Sequence(lambda n: f"Neighborhood {n}")
+    boundary = factory.LazyAttribute(lambda o: square_polygon(o.lat, o.lon, o.half))
+    required_level = VerificationLevel.HOME_CLAIMED
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        boundary = kwargs.pop("boundary")
+        neighborhood = model_class(*args, **kwargs)
+        neighborhood.set_boundary(boundary)
+        neighborhood.save()
+        return neighborhood
+
+
+class ProfileFactory(DjangoModelFactory):
+    """A profile whose private home lies inside ``home_neighborhood`` (when one is given)."""
+
+    class Meta:
+        model = Profile
+        django_get_or_create = ("user",)
+
+    user = factory.SubFactory(VerifiedUserFactory)
+    home_neighborhood = None
+    home_lat = factory.LazyAttribute(
+        lambda o: inside(o.home_neighborhood)[0] if o.home_neighborhood else None
+    )
+    home_lon = factory.LazyAttribute(
+        lambda o: inside(o.home_neighborhood)[1] if o.home_neighborhood else None
+    )
+    home_set_at = factory.LazyAttribute(lambda o: timezone.now() if o.home_neighborhood else None)
+
+
+class MembershipFactory(DjangoModelFactory):
+    """A member (e-mail verified). ``home_claimed=True`` claims a home inside the neighborhood;
+    the ``verified`` trait makes a verified resident (which implies a claimed home)."""
+
+    class Meta:
+        model = Membership
+        skip_postgeneration_save = True
+
+    class Params:
+        verified = factory.Trait(
+            verified_at=factory.LazyFunction(timezone.now),
+            verification_method=Membership.Method.STAFF,
+        )
+
+    neighborhood = factory.SubFactory(NeighborhoodFactory)
+    user = factory.SubFactory(VerifiedUserFactory)
+    role = Membership.Role.MEMBER
+
+    @factory.post_generation
+    def home_claimed(membership, create, extracted, **kwargs):
+        if create and (extracted or membership.verified_at):
+            ProfileFactory(user=membership.user, home_neighborhood=membership.neighborhood)
+
+
+class DepartmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Department
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Department {n}")
+    slug = factory.LazyAttribute(lambda o: o.name.lower().replace(" ", "-"))
+
+
+class CityStaffFactory(DjangoModelFactory):
+    class Meta:
+        model = CityStaff
+
+    user = factory.SubFactory(VerifiedUserFactory)
+    department = factory.SubFactory(DepartmentFactory)
+    title = "Community liaison"
+    is_supervisor = False
+
+
+class OrganizationFactory(DjangoModelFactory):
+    class Meta:
+        model = Organization
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Civic Association {n}")
+    website = "https://civic.example.org"
+
+    @factory.post_generation
+    def neighborhoods(organization, create, extracted, **kwargs):
+        if create and extracted:
+            organization.neighborhoods.set(extracted)
+
+
+class OrganizationMembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = OrganizationMembership
+
+    class Params:
+        admin = factory.Trait(role=OrganizationMembership.Role.ADMIN)
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(VerifiedUserFactory)
+    role = OrganizationMembership.Role.MEMBER
+
+
+class JoinRequestFactory(DjangoModelFactory):
+    class Meta:
+        model = OrganizationJoinRequest
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(VerifiedUserFactory)
+    message = "I live on this block."
