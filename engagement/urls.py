@@ -1,6 +1,6 @@
 """The plugin's URLs. In the host's ``urls.py``, before Wagtail's catch-all::
 
-    path("", include("engagement.urls")),
+path("", include("engagement.urls")),
 """
 
 from django.http import JsonResponse

@@ -78,7 +78,9 @@ class NeighborhoodListView(ApiView):
 
 
 class NeighborhoodDetailView(ApiView):
-    @extend_schema(summary="One neighborhood, with its boundary", responses=NeighborhoodDetailSerializer)
+    @extend_schema(
+        summary="One neighborhood, with its boundary", responses=NeighborhoodDetailSerializer
+    )
     def get(self, request, slug: str):
         neighborhood = get_object_or_404(
             Neighborhood.objects.annotate(member_count=Count("memberships")).prefetch_related(
@@ -112,13 +114,19 @@ class LocateView(ApiView):
         except GeometryError as exc:
             raise ApiError(str(exc), code="invalid_point") from exc
         if found is None:
-            raise ApiError("No neighborhood contains this point.", code="not_found", status_code=404)
+            raise ApiError(
+                "No neighborhood contains this point.", code="not_found", status_code=404
+            )
         neighborhood = neighborhoods_with_counts().get(pk=found.pk)
         return Response(NeighborhoodSerializer(neighborhood).data)
 
 
 class MembershipView(AuthenticatedApiView):
-    @extend_schema(summary="Join a neighborhood", request=None, responses={200: MembershipSerializer, 201: MembershipSerializer})
+    @extend_schema(
+        summary="Join a neighborhood",
+        request=None,
+        responses={200: MembershipSerializer, 201: MembershipSerializer},
+    )
     def post(self, request, slug: str):
         neighborhood = get_object_or_404(Neighborhood, slug=slug)
         existed = Membership.objects.filter(user=request.user, neighborhood=neighborhood).exists()
@@ -152,7 +160,9 @@ class MeView(AuthenticatedApiView):
         user = request.user
         profile = services.get_profile(user)
         memberships = (
-            Membership.objects.filter(user=user).select_related("neighborhood").order_by("joined_at")
+            Membership.objects.filter(user=user)
+            .select_related("neighborhood")
+            .order_by("joined_at")
         )
         staff = getattr(user, "city_staff", None)
         organizations = [
@@ -190,7 +200,8 @@ class TokenView(ApiView):
         request=TokenRequestSerializer,
         responses={
             201: inline_serializer(
-                "TokenResponse", {"token": serializers.CharField(), "user_id": serializers.IntegerField()}
+                "TokenResponse",
+                {"token": serializers.CharField(), "user_id": serializers.IntegerField()},
             )
         },
         auth=[],
@@ -215,8 +226,12 @@ class TokenView(ApiView):
                 password=payload.validated_data["password"],
             )
         if user is None:
-            raise ApiError("E-mail or password is wrong.", code="invalid_credentials", status_code=401)
-        token, key = services.issue_api_token(user=user, name=payload.validated_data.get("name", ""))
+            raise ApiError(
+                "E-mail or password is wrong.", code="invalid_credentials", status_code=401
+            )
+        token, key = services.issue_api_token(
+            user=user, name=payload.validated_data.get("name", "")
+        )
         return Response({"token": key, "user_id": user.pk}, status=status.HTTP_201_CREATED)
 
 

@@ -94,14 +94,14 @@ def exception_handler(exc, context) -> Response | None:
         return _error("permission_denied", message, status.HTTP_403_FORBIDDEN)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
-            return _error(
-                "invalid", "Some fields are invalid.", 400, fields=exc.message_dict
-            )
+            return _error("invalid", "Some fields are invalid.", 400, fields=exc.message_dict)
         return _error("invalid", " ".join(exc.messages), status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail
         if isinstance(detail, dict):
-            fields = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+            fields = {
+                k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()
+            }
             return _error("invalid", "Some fields are invalid.", 400, fields=fields)
         messages = detail if isinstance(detail, list) else [detail]
         return _error("invalid", " ".join(str(m) for m in messages), 400)
@@ -139,6 +139,9 @@ class AuthenticatedApiView(ApiView):
 def required_param(request, name: str) -> str:
     value = request.query_params.get(name)
     if value is None or value == "":
-        raise ApiError(f"The query parameter {name!r} is required.", code="missing_parameter",
-                       fields={name: ["This parameter is required."]})
+        raise ApiError(
+            f"The query parameter {name!r} is required.",
+            code="missing_parameter",
+            fields={name: ["This parameter is required."]},
+        )
     return value

@@ -26,9 +26,7 @@ class ProfileForm(forms.Form):
 class NotificationPreferencesForm(forms.Form):
     """Stored on the profile; the alerts app delivers by these preferences."""
 
-    inapp_min_severity = forms.ChoiceField(
-        label="In-app inbox", choices=SEVERITIES, initial="info"
-    )
+    inapp_min_severity = forms.ChoiceField(label="In-app inbox", choices=SEVERITIES, initial="info")
     email_enabled = forms.BooleanField(label="Send me e-mail", required=False, initial=True)
     email_min_severity = forms.ChoiceField(
         label="E-mail me about", choices=SEVERITIES, initial="warning"

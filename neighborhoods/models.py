@@ -62,13 +62,13 @@ class Neighborhood(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def get_absolute_url(self) -> str:
-        return reverse("neighborhoods:detail", args=[self.slug])
-
     def save(self, *args, **kwargs) -> None:
         if not self.slug:
             self.slug = unique_slug(Neighborhood, self.name, exclude_pk=self.pk)
         super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("neighborhoods:detail", args=[self.slug])
 
     def set_boundary(self, area: dict) -> None:
         """Set the (already validated) boundary and its bounding box together."""
@@ -176,7 +176,9 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["neighborhood", "user"], name="one_membership_per_person")
+            models.UniqueConstraint(
+                fields=["neighborhood", "user"], name="one_membership_per_person"
+            )
         ]
         indexes = [models.Index(fields=["user", "neighborhood"])]
 
@@ -202,6 +204,9 @@ class ResidencyCode(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Residency code for {self.user} in {self.neighborhood}"
 
     @staticmethod
     def hash(code: str) -> str:
@@ -293,6 +298,9 @@ class OrganizationJoinRequest(models.Model):
                 name="one_pending_request_per_person",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user} asks to join {self.organization} ({self.status})"
 
 
 class ApiToken(models.Model):

@@ -85,7 +85,9 @@ def _mark_verified(membership: Membership, *, by, method: str) -> Membership:
 def verify_resident(*, actor, membership: Membership) -> Membership:
     """An organizer of the neighborhood, or city staff, confirms a member's claimed home."""
     neighborhood = membership.neighborhood
-    ensure(actor, "verify_resident", neighborhood, "Only organizers and city staff verify residents.")
+    ensure(
+        actor, "verify_resident", neighborhood, "Only organizers and city staff verify residents."
+    )
     if actor.pk == membership.user_id and not is_city_staff(actor):
         raise PermissionDenied("You cannot verify yourself.")
     profile = get_profile(membership.user)
@@ -224,7 +226,9 @@ def decide_join_request(*, actor, join_request: OrganizationJoinRequest, approve
     if join_request.status != OrganizationJoinRequest.Status.PENDING:
         raise ValidationError("This request has already been decided.")
     join_request.status = (
-        OrganizationJoinRequest.Status.APPROVED if approve else OrganizationJoinRequest.Status.DECLINED
+        OrganizationJoinRequest.Status.APPROVED
+        if approve
+        else OrganizationJoinRequest.Status.DECLINED
     )
     join_request.decided_by = actor
     join_request.decided_at = timezone.now()

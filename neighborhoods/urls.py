@@ -27,12 +27,18 @@ urlpatterns = [
     path("organizations/", views.organization_list, name="organizations"),
     path("organizations/new/", views.organization_create, name="organization_create"),
     path("organizations/<slug:slug>/", views.organization_detail, name="organization"),
-    path("organizations/<slug:slug>/request/", views.organization_request, name="organization_request"),
+    path(
+        "organizations/<slug:slug>/request/",
+        views.organization_request,
+        name="organization_request",
+    ),
     path(
         "organizations/<slug:slug>/requests/<int:request_id>/",
         views.organization_decide,
         name="organization_decide",
     ),
     path("organizations/<slug:slug>/leave/", views.organization_leave, name="organization_leave"),
-    path("organizations/<slug:slug>/verify/", views.organization_verify, name="organization_verify"),
+    path(
+        "organizations/<slug:slug>/verify/", views.organization_verify, name="organization_verify"
+    ),
 ]

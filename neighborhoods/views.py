@@ -86,7 +86,11 @@ def boundaries_geojson(request: HttpRequest) -> HttpResponse:
         {
             "type": "Feature",
             "id": n["slug"],
-            "properties": {"name": n["name"], "slug": n["slug"], "url": reverse("neighborhoods:detail", args=[n["slug"]])},
+            "properties": {
+                "name": n["name"],
+                "slug": n["slug"],
+                "url": reverse("neighborhoods:detail", args=[n["slug"]]),
+            },
             "geometry": n["boundary"],
         }
         for n in Neighborhood.objects.order_by("name").values("name", "slug", "boundary")
@@ -184,7 +188,9 @@ def issue_code(request: HttpRequest, slug: str, membership_id: int) -> HttpRespo
             actor=request.user, user=membership.user, neighborhood=membership.neighborhood
         )
         name = services.get_profile(membership.user).public_name
-        messages.success(request, f"Code for {name}: {code}. Mail it to their home; it is shown once.")
+        messages.success(
+            request, f"Code for {name}: {code}. Mail it to their home; it is shown once."
+        )
     except (PermissionDenied, ValidationError) as exc:
         _fail(request, exc)
     return redirect(membership.neighborhood.get_absolute_url())
@@ -295,7 +301,8 @@ def redeem_code(request: HttpRequest) -> HttpResponse:
                 user=request.user, code=form.cleaned_data["code"]
             )
             messages.success(
-                request, f"Thank you: you are a verified resident of {membership.neighborhood.name}."
+                request,
+                f"Thank you: you are a verified resident of {membership.neighborhood.name}.",
             )
         except (ValidationError, RateLimited) as exc:
             _fail(request, exc)

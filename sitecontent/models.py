@@ -52,7 +52,10 @@ class NeighborhoodPage(Page):
     """Editors' words about one neighborhood, shown with its live boundary and membership."""
 
     neighborhood = models.ForeignKey(
-        Neighborhood, on_delete=models.PROTECT, related_name="pages", help_text="Which neighborhood."
+        Neighborhood,
+        on_delete=models.PROTECT,
+        related_name="pages",
+        help_text="Which neighborhood.",
     )
     intro = RichTextField(blank=True, features=RICH_TEXT_FEATURES)
     body = RichTextField(blank=True, features=RICH_TEXT_FEATURES)

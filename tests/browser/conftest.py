@@ -33,7 +33,10 @@ DEFAULT_TIMEOUT_MS = 10_000
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 PHILLY_FILE = (
-    Path(__file__).resolve().parents[2] / "neighborhoods" / "data" / "philadelphia-neighborhoods.geojson"
+    Path(__file__).resolve().parents[2]
+    / "neighborhoods"
+    / "data"
+    / "philadelphia-neighborhoods.geojson"
 )
 
 # Run before the page's own scripts: keep every Leaflet map django-leaflet creates, by the id
@@ -54,7 +57,9 @@ def pytest_collection_modifyitems(config, items):
 
 def _unavailable(reason: str):
     if os.environ.get("CI"):
-        pytest.fail(f"{reason} (the CI variable is set, so the browser tests must run)", pytrace=False)
+        pytest.fail(
+            f"{reason} (the CI variable is set, so the browser tests must run)", pytrace=False
+        )
     pytest.skip(reason)
 
 
@@ -104,7 +109,9 @@ class PageErrors:
     def check(self) -> None:
         __tracebackhide__ = True
         if self.errors:
-            pytest.fail("the page logged JavaScript errors:\n" + "\n".join(self.errors), pytrace=False)
+            pytest.fail(
+                "the page logged JavaScript errors:\n" + "\n".join(self.errors), pytrace=False
+            )
 
 
 def _local_only(route) -> None:

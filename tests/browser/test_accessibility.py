@@ -59,7 +59,6 @@ def test_home_location_with_the_keyboard_only(new_page, philadelphia):
     sign_in(page, user)
     page.goto("/profile/home/")
     wait_for_picker(page)
-    page.evaluate("() => document.querySelectorAll('#home_map path').forEach(p => p.setAttribute('tabindex', '-1'))")  # TEMP
 
     # Tab to the map: it takes the focus and shows it.
     map_box = page.get_by_role("application", name=MAP_NAME)

@@ -56,9 +56,8 @@ def point_on_map(page, map_id: str, lat: float, lon: float) -> dict:
 
 
 def test_newcomer_signs_up_sets_home_on_the_map_and_joins_old_city(
-    page, live_server, philadelphia, mailoutbox, settings
+    page, live_server, philadelphia, mailoutbox
 ):
-    settings.ACCOUNT_SIGNUP_REDIRECT_URL = "neighborhoods:home_location"  # TEMP
     old_city = philadelphia["Old City"]
     inside = shape(old_city.boundary).representative_point()
     lat, lon = inside.y, inside.x

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,10 +59,8 @@ class Command(BaseCommand):
                     if code is not None:
                         self.stderr.write(f"The {name} stopped (exit code {code}).")
                         return
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     server.wait(timeout=1)
-                except subprocess.TimeoutExpired:
-                    pass
         except KeyboardInterrupt:
             pass
         finally:
