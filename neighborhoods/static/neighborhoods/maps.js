@@ -107,6 +107,18 @@
   }
 
   /* The city map: every neighborhood, each polygon a link to its page. */
+  /* Shapes answer the mouse, but the keyboard goes to the map itself and to the list of links:
+     159 tab stops inside a map would trap keyboard users. */
+  function untabbable(layer) {
+    layer.eachLayer(function (shape) {
+      var element = shape.getElement && shape.getElement();
+      if (element) {
+        element.setAttribute("tabindex", "-1");
+        element.setAttribute("focusable", "false");
+      }
+    });
+  }
+
   window.engagementCityMap = function (map, options) {
     var frame = prepare(map, options, "Map of all neighborhoods");
     var status = statusOf(frame);
@@ -127,6 +139,7 @@
             });
           }
         }).addTo(map);
+        untabbable(layer);
         fit(map, layer, 15);
         var count = (data.features || []).length;
         status.set(count + " neighborhoods on the map. Select one to open its page, or use the list below.");
@@ -262,6 +275,7 @@
               path.bindTooltip(escapeHtml(props.name), { sticky: true, direction: "top" });
             }
           }).addTo(map);
+          untabbable(outlines);
           outlines.bringToBack();
           if (!start && !offeredLayer) fit(map, outlines, 15);
         })
