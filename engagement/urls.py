@@ -16,7 +16,14 @@ def api_not_found(request, *args, **kwargs):
     )
 
 
+def only_plugin_api(endpoints: list, **kwargs) -> list:
+    """Document the plugin's ``/api/v1/`` alone, not other DRF views of the host (Wagtail's)."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]
+
+
 class SchemaView(SpectacularAPIView):
+    custom_settings = {"PREPROCESSING_HOOKS": ["engagement.urls.only_plugin_api"]}
+
     def get_exception_handler(self):
         return exception_handler
 

@@ -341,7 +341,7 @@ def organization_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_verify": can(user, "verify_organization", organization),
         "join_form": JoinRequestForm(),
         "members": organization.memberships.select_related("user__engagement_profile").order_by(
-            "-role", "joined_at"
+            "role", "joined_at"
         ),
     }
     if user.is_authenticated:
