@@ -1,0 +1,85 @@
+"""Server-rendered pages: they render for every visitor and their query counts do not grow."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import (
+    MembershipFactory,
+    NeighborhoodFactory,
+    OrganizationFactory,
+    OrganizationMembershipFactory,
+    VerifiedUserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def grow(neighborhood, *, members: int, organizations: int) -> None:
+    for _ in range(members):
+        MembershipFactory(neighborhood=neighborhood)
+    for _ in range(organizations):
+        organization = OrganizationFactory(neighborhoods=[neighborhood])
+        OrganizationMembershipFactory(organization=organization)
+
+
+def queries_for(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+@pytest.fixture
+def signed_in(client):
+    user = VerifiedUserFactory()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("who", ["anonymous", "signed_in"])
+def test_neighborhood_list_query_count_does_not_grow_with_neighborhoods(client, signed_in, who):
+    visitor = client if who == "anonymous" else signed_in
+    first = NeighborhoodFactory()
+    grow(first, members=1, organizations=0)
+    small = queries_for(visitor, "/neighborhoods/")
+    for _ in range(30):
+        grow(NeighborhoodFactory(), members=3, organizations=1)
+    assert queries_for(visitor, "/neighborhoods/") == small
+    assert queries_for(visitor, "/neighborhoods/?q=Neighborhood") == small
+
+
+@pytest.mark.parametrize("who", ["anonymous", "signed_in"])
+def test_neighborhood_page_query_count_does_not_grow_with_members_or_organizations(
+    client, signed_in, who
+):
+    visitor = client if who == "anonymous" else signed_in
+    neighborhood = NeighborhoodFactory()
+    grow(neighborhood, members=1, organizations=1)
+    url = neighborhood.get_absolute_url()
+    small = queries_for(visitor, url)
+    grow(neighborhood, members=25, organizations=10)
+    assert queries_for(visitor, url) == small
+
+
+def test_neighborhood_page_shows_members_organizations_and_join_form(client, signed_in):
+    neighborhood = NeighborhoodFactory(name="Old City")
+    grow(neighborhood, members=2, organizations=1)
+    response = signed_in.get("/neighborhoods/old-city/")
+    body = response.content.decode()
+    assert "Old City" in body
+    assert 'action="/neighborhoods/old-city/join/"' in body
+    assert "Civic Association" in body
+    anonymous = client.get("/neighborhoods/old-city/")
+    assert response.status_code == anonymous.status_code == 200
+
+
+def test_organization_list_query_count_does_not_grow(client):
+    neighborhood = NeighborhoodFactory()
+    grow(neighborhood, members=0, organizations=2)
+    small = queries_for(client, "/organizations/")
+    for _ in range(20):
+        grow(NeighborhoodFactory(), members=0, organizations=1)
+    assert queries_for(client, "/organizations/") == small
