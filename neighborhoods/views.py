@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import services
 from .conf import app_settings
+from .context import neighborhood_context
 from .forms import (
     HomeLocationForm,
     JoinRequestForm,
@@ -32,7 +31,7 @@ from .models import (
     OrganizationJoinRequest,
     OrganizationMembership,
 )
-from .permissions import can, membership_of, org_role, residency_level
+from .permissions import can, membership_of, org_role
 from .ratelimit import RateLimited
 
 
@@ -111,19 +110,7 @@ def neighborhood_detail(request: HttpRequest, slug: str) -> HttpResponse:
     neighborhood = get_object_or_404(
         Neighborhood.objects.annotate(member_count=Count("memberships")), slug=slug
     )
-    user = request.user
-    organizations = neighborhood.organizations.order_by("-verified", "name")
-    membership = membership_of(user, neighborhood)
-    context = {
-        "neighborhood": neighborhood,
-        "organizations": organizations,
-        "membership": membership,
-        "level": residency_level(user, neighborhood),
-        "can_join": can(user, "join_neighborhood", neighborhood),
-        "can_verify": can(user, "verify_resident", neighborhood),
-        "can_issue_codes": can(user, "issue_residency_code", neighborhood),
-        "boundary_json": json.dumps(neighborhood.boundary),
-    }
+    context = neighborhood_context(request.user, neighborhood)
     if context["can_verify"]:
         context["awaiting_verification"] = (
             Membership.objects.filter(
@@ -236,11 +223,6 @@ def profile(request: HttpRequest) -> HttpResponse:
             "prefs_form": prefs_form,
             "memberships": memberships,
             "organization_memberships": organizations,
-            "home_form": HomeLocationForm(
-                initial={"lat": profile.home_lat, "lon": profile.home_lon}
-                if profile.has_home
-                else None
-            ),
             "code_form": ResidencyCodeForm(),
             "home_membership": next(
                 (m for m in memberships if m.neighborhood_id == profile.home_neighborhood_id), None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.db import models
 from django.db.models import Count
 from django.http import HttpRequest
@@ -12,8 +10,8 @@ from wagtail.fields import RichTextField
 from wagtail.models import Page
 from wagtail.search import index
 
+from neighborhoods.context import neighborhood_context
 from neighborhoods.models import Neighborhood, Organization
-from neighborhoods.permissions import can, membership_of
 
 RICH_TEXT_FEATURES = ["h2", "h3", "bold", "italic", "link", "ol", "ul", "document-link", "image"]
 
@@ -78,13 +76,5 @@ class NeighborhoodPage(Page):
         neighborhood = Neighborhood.objects.annotate(member_count=Count("memberships")).get(
             pk=self.neighborhood_id
         )
-        context.update(
-            {
-                "neighborhood": neighborhood,
-                "boundary_json": json.dumps(neighborhood.boundary),
-                "membership": membership_of(request.user, neighborhood),
-                "can_join": can(request.user, "join_neighborhood", neighborhood),
-                "organizations": neighborhood.organizations.order_by("-verified", "name"),
-            }
-        )
+        context.update(neighborhood_context(request.user, neighborhood))
         return context
