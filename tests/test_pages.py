@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import (
@@ -33,10 +34,11 @@ def queries_for(client, url: str) -> int:
 
 
 @pytest.fixture
-def signed_in(client):
-    user = VerifiedUserFactory()
-    client.force_login(user)
-    return client
+def signed_in():
+    """A second browser, signed in; ``client`` stays anonymous."""
+    browser = Client()
+    browser.force_login(VerifiedUserFactory())
+    return browser
 
 
 @pytest.mark.parametrize("who", ["anonymous", "signed_in"])
@@ -83,3 +85,26 @@ def test_organization_list_query_count_does_not_grow(client):
     for _ in range(20):
         grow(NeighborhoodFactory(), members=0, organizations=1)
     assert queries_for(client, "/organizations/") == small
+
+
+def test_editors_neighborhood_page_shows_the_live_membership_panel(client, signed_in):
+    from wagtail.models import Page, Site
+
+    from sitecontent.models import HomePage, NeighborhoodPage
+
+    neighborhood = NeighborhoodFactory(name="Fishtown")
+    grow(neighborhood, members=1, organizations=1)
+    home = Page.get_first_root_node().add_child(instance=HomePage(title="Home", slug="home-test"))
+    Site.objects.update(root_page=home)
+    page = home.add_child(
+        instance=NeighborhoodPage(
+            title="About Fishtown", slug="fishtown", neighborhood=neighborhood, intro="<p>Hi</p>"
+        )
+    )
+    body = signed_in.get(page.url).content.decode()
+    assert "About Fishtown" in body
+    assert 'action="/neighborhoods/fishtown/join/"' in body
+    assert "Civic Association" in body
+    assert "Neighborhood boundaries ©" in body
+    anonymous = client.get(page.url).content.decode()
+    assert "/accounts/login/?next=" in anonymous
