@@ -6,3 +6,8 @@ class AlertsConfig(AppConfig):
     label = "alerts"
     verbose_name = "Alerts and live updates"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import topics
+
+        topics.register()

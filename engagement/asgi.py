@@ -6,7 +6,29 @@ import gc
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuse sockets opened by pages of other sites; allow clients that send no ``Origin``.
+
+    Browsers always send ``Origin`` on a WebSocket handshake, so a cross-site page cannot ride
+    on a resident's session cookie. Programs (third-party clients using an API token) send none.
+    """
+
+    def valid_origin(self, parsed_origin) -> bool:
+        if parsed_origin is None:
+            return True
+        return self.validate_origin(parsed_origin)
+
+
+def allowed_origins() -> list[str]:
+    """``ALLOWED_HOSTS`` (with Django's ``DEBUG`` localhost default) and ``CSRF_TRUSTED_ORIGINS``."""
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = [".localhost", "127.0.0.1", "[::1]"]
+    return hosts + list(getattr(settings, "CSRF_TRUSTED_ORIGINS", []))
 
 
 def build_application(http_application, *, extra_websocket_urlpatterns: list | None = None):
@@ -21,7 +43,9 @@ def build_application(http_application, *, extra_websocket_urlpatterns: list | N
     application = ProtocolTypeRouter(
         {
             "http": http_application,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))),
+            "websocket": BrowserOriginValidator(
+                AuthMiddlewareStack(URLRouter(routes)), allowed_origins()
+            ),
         }
     )
     # Long-lived objects created at start-up are never collected; raising the thresholds keeps

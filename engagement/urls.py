@@ -31,10 +31,12 @@ class SchemaView(SpectacularAPIView):
 api_patterns = [
     path("schema/", SchemaView.as_view(api_version="1"), name="api-schema"),
     path("", include("neighborhoods.api_urls")),
+    path("", include("alerts.api_urls")),
     path("<path:rest>", api_not_found),
 ]
 
 urlpatterns = [
     path("api/v1/", include(api_patterns)),
     path("", include("neighborhoods.urls")),
+    path("", include("alerts.urls")),
 ]

@@ -113,3 +113,26 @@ class BulkLocator:
             if result[p] is None or candidate.pk < result[p].pk:
                 result[p] = candidate
         return result
+
+
+def intersecting(area: dict) -> list[Neighborhood]:
+    """Neighborhoods whose boundary overlaps a GeoJSON (Multi)Polygon by more than an edge.
+
+    Bounding boxes narrow the candidates in SQL; the exact test uses the prepared geometries.
+    Ordered by name.
+    """
+    geom = shapely.geometry.shape(area)
+    min_lon, min_lat, max_lon, max_lat = geom.bounds
+    candidates = list(
+        Neighborhood.objects.filter(
+            min_lon__lte=max_lon, max_lon__gte=min_lon, min_lat__lte=max_lat, max_lat__gte=min_lat
+        ).only("id", "name", "slug", "updated_at")
+    )
+    _ensure_prepared({n.pk: n.updated_at for n in candidates})
+    shapely.prepare(geom)
+    touching = []
+    for neighborhood in candidates:
+        boundary = prepared_geometries.get(neighborhood.pk)
+        if boundary.intersects(geom) and not boundary.touches(geom):
+            touching.append(neighborhood)
+    return sorted(touching, key=lambda n: n.name)

@@ -216,3 +216,41 @@ class JoinRequestFactory(DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(VerifiedUserFactory)
     message = "I live on this block."
+
+
+def category(slug: str = "traffic"):
+    """One of the alert categories the migrations install."""
+    from alerts.models import AlertCategory
+
+    return AlertCategory.objects.get(slug=slug)
+
+
+def official_notice(neighborhood: Neighborhood | None = None, *, staff=None, **kwargs):
+    """An official notice posted through the service (so events and notifications happen)."""
+    from alerts.models import Severity
+    from alerts.services import create_official_notice
+
+    staff = staff or CityStaffFactory().user
+    neighborhood = neighborhood or NeighborhoodFactory()
+    kwargs.setdefault("category", category("utilities"))
+    kwargs.setdefault("severity", Severity.WARNING)
+    kwargs.setdefault("title", "Water main break")
+    kwargs.setdefault("body", "Crews are on site. Expect **low pressure**.")
+    if "area" not in kwargs and "lat" not in kwargs:
+        kwargs.setdefault("neighborhoods", [neighborhood])
+    return create_official_notice(author=staff, **kwargs)
+
+
+def resident_report(neighborhood: Neighborhood | None = None, *, author=None, **kwargs):
+    """A resident report pinned inside the neighborhood by a verified member."""
+    from alerts.services import create_resident_report
+
+    neighborhood = neighborhood or NeighborhoodFactory()
+    if author is None:
+        author = MembershipFactory(neighborhood=neighborhood, verified=True).user
+    lat, lon = inside(neighborhood)
+    kwargs.setdefault("category", category("street-conditions"))
+    kwargs.setdefault("title", "Flooded underpass")
+    kwargs.setdefault("lat", lat)
+    kwargs.setdefault("lon", lon)
+    return create_resident_report(author=author, **kwargs)
