@@ -31,6 +31,7 @@ from .models import (
     OrganizationJoinRequest,
     OrganizationMembership,
 )
+from .panels import render_panels
 from .permissions import can, membership_of, org_role
 from .ratelimit import RateLimited
 
@@ -111,6 +112,7 @@ def neighborhood_detail(request: HttpRequest, slug: str) -> HttpResponse:
         Neighborhood.objects.annotate(member_count=Count("memberships")), slug=slug
     )
     context = neighborhood_context(request.user, neighborhood)
+    context["panels"] = render_panels(request, neighborhood)
     if context["can_verify"]:
         context["awaiting_verification"] = (
             Membership.objects.filter(

@@ -12,6 +12,7 @@ from wagtail.search import index
 
 from neighborhoods.context import neighborhood_context
 from neighborhoods.models import Neighborhood, Organization
+from neighborhoods.panels import render_panels
 
 RICH_TEXT_FEATURES = ["h2", "h3", "bold", "italic", "link", "ol", "ul", "document-link", "image"]
 
@@ -77,4 +78,5 @@ class NeighborhoodPage(Page):
             pk=self.neighborhood_id
         )
         context.update(neighborhood_context(request.user, neighborhood))
+        context["panels"] = render_panels(request, neighborhood)
         return context

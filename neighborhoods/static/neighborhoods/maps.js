@@ -17,6 +17,7 @@
  *   data-lat-input,
  *   data-lon-input        ids of the picker's latitude and longitude inputs
  *   data-locate-button    id of the picker's "Use my location" button (shown only with JS)
+ *   data-marker-label     the picker marker's name (default "Your home location")
  */
 (function () {
   "use strict";
@@ -189,8 +190,8 @@
         draggable: true,
         autoPan: true,
         keyboard: false, // the map itself takes the keys; the inputs hold the value
-        title: "Your home location",
-        alt: "Your home location"
+        title: frame.getAttribute("data-marker-label") || "Your home location",
+        alt: frame.getAttribute("data-marker-label") || "Your home location"
       }).addTo(map);
       marker.on("dragend", function () { place(marker.getLatLng(), false); });
     }
