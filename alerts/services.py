@@ -256,11 +256,14 @@ def _set_area(alert: Alert, area: dict) -> None:
 
 
 def _attach_photo(alert: Alert, photo) -> None:
-    processed = process_photo(
-        photo,
-        max_bytes=app_settings.ALERT_PHOTO_MAX_BYTES,
-        max_side=app_settings.ALERT_PHOTO_MAX_SIDE,
-    )
+    try:
+        processed = process_photo(
+            photo,
+            max_bytes=app_settings.ALERT_PHOTO_MAX_BYTES,
+            max_side=app_settings.ALERT_PHOTO_MAX_SIDE,
+        )
+    except ValidationError as exc:
+        raise ValidationError({"photo": exc.messages}) from exc
     alert.photo.save(processed.file.name, processed.file, save=False)
 
 
@@ -359,8 +362,11 @@ def _ensure_manage(user, alert: Alert) -> None:
 
 
 def _locked(alert: Alert) -> Alert:
+    # Lock the alert's row only: the department is a nullable (outer) join.
     return (
-        Alert.objects.select_for_update().select_related("category", "department").get(pk=alert.pk)
+        Alert.objects.select_for_update(of=("self",))
+        .select_related("category", "department")
+        .get(pk=alert.pk)
     )
 
 
