@@ -217,6 +217,8 @@ SPECTACULAR_SETTINGS = {
 ENGAGEMENT = {
     "MAP_TILE_URL": os.environ.get("ENGAGEMENT_MAP_TILE_URL", ""),
     "MAP_TILE_ATTRIBUTION": os.environ.get("ENGAGEMENT_MAP_TILE_ATTRIBUTION", ""),
+    # Old City has three verified demo residents: two confirmations corroborate a report.
+    "ALERT_CORROBORATION_THRESHOLD": 2,
 }
 
 LOGGING = {

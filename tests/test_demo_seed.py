@@ -58,11 +58,20 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
     assert Site.objects.get(is_default_site=True).root_page_id == home.pk
     assert NeighborhoodPage.objects.filter(neighborhood=old_city, live=True).exists()
 
+    from alerts.models import Alert
+
+    active = Alert.objects.active().filter(neighborhoods=old_city)
+    assert active.filter(kind="official", department__name="Streets Department").exists()
+    assert active.filter(kind="official", severity=3).exists()
+    assert active.filter(kind="community", corroborated_at__isnull=False).exists()
+    assert Alert.objects.filter(status="retracted").exists()
+
     counts = (
         Neighborhood.objects.count(),
         Membership.objects.count(),
         Organization.objects.count(),
         NeighborhoodPage.objects.count(),
+        Alert.objects.count(),
     )
     old_city.description = "Edited by a demo visitor."
     old_city.save()
@@ -72,6 +81,7 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
         Membership.objects.count(),
         Organization.objects.count(),
         NeighborhoodPage.objects.count(),
+        Alert.objects.count(),
     )
     old_city.refresh_from_db()
     assert old_city.description == "Edited by a demo visitor."

@@ -33,14 +33,30 @@ DATA_FILE = (
     Path(__file__).resolve().parents[3] / "neighborhoods/data/philadelphia-neighborhoods.geojson"
 )
 HOME = "Old City"
-NEIGHBORHOOD_PAGES = ["Old City", "Fishtown", "Point Breeze", "Germantown - Morton"]
+NEIGHBORHOOD_PAGES = [
+    "Old City",
+    "Fishtown - Lower Kensington",
+    "Point Breeze",
+    "Germantown - Morton",
+]
+
+ALERT_NEIGHBORHOODS = [
+    "Old City",
+    "Society Hill",
+    "Northern Liberties",
+    "Fishtown - Lower Kensington",
+]
+SEEDED_ALERT_TITLES = [
+    "Market Street repaving: one lane closed near 2nd Street",
+    "Heat health warning through Thursday",
+]
 
 DESCRIPTIONS = {
     "Old City": (
         "Philadelphia's historic core between the Delaware River and 5th Street: galleries, "
         "Elfreth's Alley and Independence National Historical Park next door."
     ),
-    "Fishtown": "A riverside neighborhood north of Northern Liberties, known for its music venues.",
+    "Fishtown - Lower Kensington": "A riverside neighborhood north of Northern Liberties, known for its music venues.",
 }
 
 
@@ -62,6 +78,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             self.seed_people()
             self.seed_pages()
+            self.seed_alerts()
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         for line in login_lines():
             self.stdout.write(line)
@@ -157,7 +174,11 @@ class Command(BaseCommand):
                 actor=orgmember,
                 name="Fishtown River Friends",
                 description="Volunteers who clean up the Delaware riverfront every month.",
-                neighborhoods=list(Neighborhood.objects.filter(name__in=["Fishtown", "Old City"])),
+                neighborhoods=list(
+                    Neighborhood.objects.filter(
+                        name__in=["Fishtown - Lower Kensington", "Old City"]
+                    )
+                ),
             )
             assert friends.slug == "fishtown-river-friends"
 
@@ -177,6 +198,92 @@ class Command(BaseCommand):
                 )
             )
         user.groups.add(group)
+
+    # Alerts ------------------------------------------------------------------------------------
+
+    def seed_alerts(self) -> None:
+        """Official notices and resident reports in and around Old City, one of them retracted.
+
+        Titles identify them, so a second run adds nothing.
+        """
+        from alerts import services as alerts
+        from alerts.models import Alert, AlertCategory, Severity
+
+        if Alert.objects.filter(title__in=SEEDED_ALERT_TITLES).exists():
+            return
+        User = get_user_model()
+        staff = User.objects.get(email="staff@demo.example")
+        resident = User.objects.get(email="resident@demo.example")
+        organizer = User.objects.get(email="organizer@demo.example")
+        moderator = User.objects.get(email="moderator@demo.example")
+        by_name = {n.name: n for n in Neighborhood.objects.filter(name__in=ALERT_NEIGHBORHOODS)}
+        old_city = by_name[HOME]
+        category = {c.slug: c for c in AlertCategory.objects.all()}
+        emergency_office, _ = Department.objects.get_or_create(
+            slug="emergency-management",
+            defaults={
+                "name": "Office of Emergency Management",
+                "description": "Heat, storms and other hazards; runs the city's alert feeds.",
+            },
+        )
+        lat, lon = point_in(old_city)
+        alerts.create_official_notice(
+            author=staff,
+            category=category["traffic"],
+            severity=Severity.ADVISORY,
+            title="Market Street repaving: one lane closed near 2nd Street",
+            body=(
+                "Crews are milling and repaving **Market Street** this week, 7 am to 5 pm. "
+                "One eastbound lane is closed; expect delays and use Chestnut Street."
+            ),
+            lat=lat,
+            lon=lon,
+            radius_m=250,
+        )
+        alerts.create_official_notice(
+            author=None,
+            department=emergency_office,
+            source_name="Office of Emergency Management",
+            category=category["weather"],
+            severity=Severity.WARNING,
+            title="Heat health warning through Thursday",
+            body=(
+                "Temperatures near 98 °F. Cooling centers are open 10 am to 8 pm; check on "
+                "older neighbours and never leave children or pets in a car."
+            ),
+            neighborhoods=[by_name[name] for name in ALERT_NEIGHBORHOODS],
+        )
+        mistaken = alerts.create_official_notice(
+            author=staff,
+            category=category["sanitation"],
+            severity=Severity.INFO,
+            title="Trash collection moved to Saturday",
+            body="Collection for this week moves to Saturday.",
+            neighborhoods=[old_city],
+        )
+        alerts.retract_alert(
+            mistaken, user=staff, reason="Issued in error: collection stays on Wednesday."
+        )
+        report = alerts.create_resident_report(
+            author=resident,
+            category=category["utilities"],
+            severity=Severity.ADVISORY,
+            title="Water bubbling up from the street at Arch and 2nd",
+            body="Looks like a leak under the crosswalk; the gutter is running.",
+            lat=lat + 0.0008,
+            lon=lon + 0.0006,
+        )
+        for neighbour in (organizer, moderator):
+            alerts.confirm_alert(report, user=neighbour)
+        alerts.create_resident_report(
+            author=organizer,
+            category=category["noise"],
+            severity=Severity.INFO,
+            title="Fireworks practice at the pier tonight",
+            body="The Delaware River waterfront crew says tests run until 10 pm.",
+            lat=lat - 0.0006,
+            lon=lon + 0.0015,
+        )
 
     # Pages -------------------------------------------------------------------------------------
 
