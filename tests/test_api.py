@@ -493,12 +493,23 @@ class TestMe:
 
 
 API_PATHS = [
+    "/api/v1/alerts/",
+    "/api/v1/alerts/categories/",
+    "/api/v1/alerts/{id}/",
+    "/api/v1/alerts/{id}/confirm/",
+    "/api/v1/alerts/{id}/dismiss/",
+    "/api/v1/alerts/{id}/gone/",
+    "/api/v1/alerts/{id}/resolve/",
+    "/api/v1/alerts/{id}/retract/",
+    "/api/v1/alerts/{id}/verify/",
     "/api/v1/auth/token/",
     "/api/v1/me/",
     "/api/v1/neighborhoods/",
     "/api/v1/neighborhoods/locate/",
     "/api/v1/neighborhoods/{slug}/",
     "/api/v1/neighborhoods/{slug}/membership/",
+    "/api/v1/notifications/",
+    "/api/v1/notifications/read/",
     "/api/v1/organizations/",
 ]
 
