@@ -22,7 +22,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from neighborhoods.models import Membership, Profile
@@ -499,7 +499,7 @@ def deliver_alert(alert_id: int, reason: str, *, now: datetime | None = None) ->
 # Reading -------------------------------------------------------------------------------------
 
 
-def inbox(user):
+def inbox(user) -> QuerySet[Notification]:
     """A person's notifications, newest first."""
     return Notification.objects.filter(user=user).order_by("-created_at", "-id")
 

@@ -19,6 +19,7 @@ import importlib
 import logging
 import time as clock
 from datetime import date
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
@@ -28,7 +29,7 @@ from alerts import tasks
 logger = logging.getLogger(__name__)
 
 
-def ingest_task():
+def ingest_task() -> Any:
     """``alerts.ingest.ingest_alerts_task`` if that module exists, else ``None``."""
     try:
         module = importlib.import_module("alerts.ingest")
@@ -94,7 +95,7 @@ class Command(BaseCommand):
             return True
         return False
 
-    def _enqueue(self, name: str, task, enqueued: list[str]) -> None:
+    def _enqueue(self, name: str, task: Any, enqueued: list[str]) -> None:
         try:
             task.enqueue()
         except Exception:
