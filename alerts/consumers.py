@@ -21,14 +21,26 @@ from .conf import app_settings
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
+# Event ids are PostgreSQL ``bigint`` values.
+MAX_EVENT_ID = 2**63 - 1
+# Close codes (4000–4999 are the application's own).
+CLOSE_AUTH_TIMEOUT = 4408
 
 
 @dataclass
 class Subscription:
     internal_topic: str
     group: str
-    # Events up to this id were sent during replay; live copies of them are dropped.
+    # The subscriber is up to date to this event id (replayed, or logged before it subscribed);
+    # live copies of events up to it are dropped, so nothing arrives twice.
     replayed_upto: int = 0
+
+
+RESYNC_MESSAGES = {
+    "pruned": "Some events after “since” are no longer kept; reload this topic's data.",
+    "too_many": "Too many events were missed to replay; reload this topic's data.",
+    "unknown_since": "“since” is newer than any event (the log was reset); reload.",
+}
 
 
 class ClientError(Exception):
@@ -73,11 +85,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             }
         )
         self.heartbeat = asyncio.ensure_future(self._heartbeat())
+        self.auth_deadline = asyncio.get_running_loop().call_later(
+            app_settings.LIVE_AUTH_TIMEOUT_SECONDS, self._check_idle
+        )
 
     async def disconnect(self, code) -> None:
-        heartbeat = getattr(self, "heartbeat", None)
-        if heartbeat:
-            heartbeat.cancel()
+        for task in (getattr(self, "heartbeat", None), getattr(self, "auth_deadline", None)):
+            if task:
+                task.cancel()
         for sub in getattr(self, "subscriptions", {}).values():
             await self.channel_layer.group_discard(sub.group, self.channel_name)
 
@@ -102,9 +117,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _handle(self, text_data, bytes_data) -> None:
         self._throttle()
-        if bytes_data is not None:
+        if text_data is None:
             raise ClientError("bad_message", "Send JSON text, not binary frames.")
-        if len(text_data.encode()) > app_settings.LIVE_MAX_MESSAGE_BYTES:
+        if len(text_data.encode("utf-8", "surrogatepass")) > app_settings.LIVE_MAX_MESSAGE_BYTES:
             raise ClientError(
                 "too_large",
                 f"Messages may be at most {app_settings.LIVE_MAX_MESSAGE_BYTES} bytes.",
@@ -163,10 +178,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def _subscribe(self, message) -> None:
         topic = message.get("topic")
         since = message.get("since")
+        if not isinstance(topic, str):
+            raise ClientError("bad_topic", "“topic” is a string such as “neighborhood:old-city”.")
         if since is not None and (
-            isinstance(since, bool) or not isinstance(since, int) or since < 0
+            isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_EVENT_ID
         ):
-            raise ClientError("bad_since", "“since” is the id of the last event seen, an integer.")
+            raise ClientError(
+                "bad_since",
+                "“since” is the id of the last event seen: a whole number from 0.",
+                topic=topic,
+            )
         if topic in self.subscriptions:
             raise ClientError("already_subscribed", "Already subscribed.", topic=topic)
         if len(self.subscriptions) >= app_settings.LIVE_MAX_SUBSCRIPTIONS:
@@ -178,41 +199,52 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             internal = await database_sync_to_async(live.authorize)(self.user, topic)
         except live.TopicError as error:
-            raise ClientError(
-                error.code, error.message, topic=topic if isinstance(topic, str) else None
-            ) from None
+            raise ClientError(error.code, error.message, topic=topic) from None
         sub = Subscription(internal_topic=internal, group=live.group_name(internal))
         self.subscriptions[topic] = sub
-        # Join first, then replay: live events that arrive meanwhile wait in the channel and
-        # are dropped if the replay already sent them.
-        await self.channel_layer.group_add(sub.group, self.channel_name)
-        replayed = 0
-        complete = True
-        if since is not None:
-            replay = await database_sync_to_async(live.events_since)(
-                internal, since, staff=self.is_staff
-            )
-            complete = replay.complete
-            for event in replay.events:
-                await self.send(text_data=live._encode(event))
-                sub.replayed_upto = event.pk
-                replayed += 1
-        reply = {"type": "subscribed", "topic": topic, "replayed": replayed}
-        await self._send_json(reply)
-        if not complete:
+        try:
+            # Join first, then read the log: live events that arrive meanwhile wait in the
+            # channel (messages are handled one at a time) and are dropped if already sent.
+            await self.channel_layer.group_add(sub.group, self.channel_name)
+            if since is None:
+                replay = live.Replay([], True, await database_sync_to_async(live.latest_event_id)())
+            else:
+                replay = await database_sync_to_async(live.events_since)(
+                    internal, since, staff=self.is_staff
+                )
+        except BaseException:
+            self.subscriptions.pop(topic, None)
+            await self.channel_layer.group_discard(sub.group, self.channel_name)
+            raise
+        for event in replay.events:
+            await self.send(text_data=live._encode(event))
+        sub.replayed_upto = replay.upto
+        await self._send_json(
+            {
+                "type": "subscribed",
+                "topic": topic,
+                "replayed": len(replay.events),
+                "last_id": replay.upto,
+            }
+        )
+        if not replay.complete:
             await self._send_json(
                 {
                     "type": "resync",
                     "topic": topic,
-                    "message": "Some events are no longer kept; reload this topic's data.",
+                    "reason": replay.reason,
+                    "last_id": replay.upto,
+                    "message": RESYNC_MESSAGES.get(replay.reason, "Reload this topic's data."),
                 }
             )
 
     async def _unsubscribe(self, message) -> None:
         topic = message.get("topic")
-        sub = self.subscriptions.pop(topic, None) if isinstance(topic, str) else None
+        if not isinstance(topic, str):
+            raise ClientError("bad_topic", "“topic” is a string such as “neighborhood:old-city”.")
+        sub = self.subscriptions.pop(topic, None)
         if sub is None:
-            raise ClientError("not_subscribed", "Not subscribed to that topic.")
+            raise ClientError("not_subscribed", "Not subscribed to that topic.", topic=topic)
         await self.channel_layer.group_discard(sub.group, self.channel_name)
         await self._send_json({"type": "unsubscribed", "topic": topic})
 
@@ -225,6 +257,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if message.get("audience") == "staff" and not self.is_staff:
             return
         await self.send(text_data=message["text"])
+
+    def _check_idle(self) -> None:
+        """Close a socket that neither signed in nor subscribed within the allowed time."""
+        if is_authenticated(self.user) or self.subscriptions:
+            return
+        asyncio.ensure_future(self._close_idle())
+
+    async def _close_idle(self) -> None:
+        try:
+            await self._error(
+                "auth_timeout",
+                "Sign in or subscribe within "
+                f"{app_settings.LIVE_AUTH_TIMEOUT_SECONDS} seconds of connecting.",
+            )
+            await self.close(code=CLOSE_AUTH_TIMEOUT)
+        except Exception:  # the socket went away meanwhile
+            logger.debug("Idle socket already closed", exc_info=True)
 
     async def _heartbeat(self) -> None:
         interval = app_settings.LIVE_HEARTBEAT_SECONDS

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 TOPIC_RE = re.compile(
     r"^(?P<kind>[a-z][a-z_]{0,30})(?::(?P<key>[A-Za-z0-9][A-Za-z0-9_.\-]{0,80}))?$"
 )
+# Channel-layer group names must be shorter than 100 characters; ``live.`` plus the topic.
+MAX_TOPIC_LENGTH = 90
 # Any 64-bit number will do; it names the lock that orders event ids by commit.
 _EVENT_ORDER_LOCK = 0x6C697665  # "live"
 
@@ -74,8 +76,10 @@ def topic_kinds() -> list[str]:
 
 def parse_topic(topic: Any) -> tuple[str, str]:
     """``"neighborhood:old-city"`` → ``("neighborhood", "old-city")``; raises :class:`TopicError`."""
-    if not isinstance(topic, str) or len(topic) > 120:
+    if not isinstance(topic, str):
         raise TopicError("bad_topic", "A topic is a string such as “neighborhood:old-city”.")
+    if len(topic) > MAX_TOPIC_LENGTH:
+        raise TopicError("bad_topic", f"A topic is at most {MAX_TOPIC_LENGTH} characters.")
     match = TOPIC_RE.match(topic)
     if not match:
         raise TopicError("bad_topic", f"“{topic[:60]}” is not a topic.")
@@ -152,15 +156,17 @@ def publish(topic: str, type: str, data: dict, *, audience: str = "") -> Event:
 def publish_many(items: Iterable[tuple[str, str, dict]], *, audience: str = "") -> list[Event]:
     """Log several events in one insert (ids in the given order) and send them after commit."""
     using = router.db_for_write(Event)
-    now = timezone.now()
     rows = [
-        Event(topic=topic, type=type_, data=data, audience=audience, created_at=now)
-        for topic, type_, data in items
+        Event(topic=topic, type=type_, data=data, audience=audience) for topic, type_, data in items
     ]
     if not rows:
         return []
     with transaction.atomic(using=using):
         _lock_event_order(using)
+        # Stamped under the lock, so that times follow ids and pruning by time removes a prefix.
+        now = timezone.now()
+        for row in rows:
+            row.created_at = now
         if connections[using].features.can_return_rows_from_bulk_insert:
             Event.objects.using(using).bulk_create(rows)
         else:  # pragma: no cover - every supported backend returns ids
@@ -205,28 +211,62 @@ def latest_event_id() -> int:
 
 @dataclass
 class Replay:
+    """What a subscription with ``since`` is sent.
+
+    ``events``: the topic's events after ``since`` up to ``upto``, oldest first.
+    ``complete``: ``False`` when the client must reload the topic's data instead (``reason``
+    says why, and ``events`` is then empty). ``upto``: the newest event id when the log was read;
+    the subscriber is up to date to there, and events after it arrive live.
+    """
+
     events: list[Event]
-    complete: bool  # False: some events were pruned or there are too many; the client reloads
+    complete: bool
+    upto: int = 0
+    reason: str = ""  # "" | "pruned" | "too_many" | "unknown_since"
 
 
 def events_since(internal_topic: str, since: int, *, staff: bool = False) -> Replay:
-    """Events on a topic after ``since`` within the retention window, oldest first."""
+    """Events on a topic after ``since`` within the retention window, oldest first.
+
+    The replay is all or nothing: if events after ``since`` were pruned, or there are more than
+    ``LIVE_REPLAY_LIMIT`` of them, or ``since`` is newer than any event (the log was reset), no
+    event is returned and ``complete`` is ``False``.
+    """
+    upto = latest_event_id()
+    if since > upto:
+        return Replay([], False, upto, "unknown_since")
+    oldest = Event.objects.order_by("id").values_list("id", flat=True).first()
+    if oldest is not None and since + 1 < oldest:
+        # Pruning removes a prefix of the log and always keeps the newest event, so anything
+        # older than the oldest kept event may have been lost.
+        return Replay([], False, upto, "pruned")
     limit = app_settings.LIVE_REPLAY_LIMIT
-    rows = Event.objects.filter(topic=internal_topic, id__gt=since)
+    rows = Event.objects.filter(topic=internal_topic, id__gt=since, id__lte=upto)
     if not staff:
         rows = rows.filter(audience="")
     rows = list(rows.order_by("id")[: limit + 1])
-    complete = len(rows) <= limit
-    rows = rows[:limit]
-    oldest = Event.objects.order_by("id").values_list("id", flat=True).first()
-    if oldest is not None and since + 1 < oldest:
-        complete = False
-    return Replay(rows, complete)
+    if len(rows) > limit:
+        return Replay([], False, upto, "too_many")
+    return Replay(rows, True, upto)
 
 
 def prune_events(now=None) -> int:
-    """Delete events older than the retention window; return how many went."""
+    """Delete events older than the retention window; return how many went.
+
+    What goes is always a prefix of the log (by id), and the newest event is always kept, so
+    :func:`events_since` can tell a client that resumes from before the oldest kept event that it
+    missed some.
+    """
     now = now or timezone.now()
     cutoff = now - timedelta(hours=app_settings.LIVE_RETENTION_HOURS)
-    deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
+    newest = latest_event_id()
+    last_old = (
+        Event.objects.filter(created_at__lt=cutoff)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if last_old is None:
+        return 0
+    deleted, _ = Event.objects.filter(id__lte=min(last_old, newest - 1)).delete()
     return deleted

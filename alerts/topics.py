@@ -21,7 +21,8 @@ def authorize_neighborhood(user, key: str) -> None:
 
 
 def authorize_alert(user, key: str) -> None:
-    alert = Alert.objects.filter(pk=int(key)).first() if key.isdigit() else None
+    is_id = key.isdigit() and len(key) <= 18  # a bigint; longer keys name no alert
+    alert = Alert.objects.filter(pk=int(key)).first() if is_id else None
     if alert is None or not visible_to(user, alert):
         raise TopicError("not_found", f"No alert “{key}”.")
 

@@ -31,11 +31,17 @@ def allowed_origins() -> list[str]:
     return hosts + list(getattr(settings, "CSRF_TRUSTED_ORIGINS", []))
 
 
-def build_application(http_application, *, extra_websocket_urlpatterns: list | None = None):
+def build_application(
+    http_application,
+    *,
+    extra_websocket_urlpatterns: list | None = None,
+    tune_gc: bool = True,
+) -> ProtocolTypeRouter:
     """``ProtocolTypeRouter`` with origin-checked, session-authenticated WebSocket routes.
 
     Call it at the end of the host's ``asgi.py``, after ``django.setup()`` has run (that is, after
-    ``get_asgi_application()``).
+    ``get_asgi_application()``). ``tune_gc=False`` leaves the garbage collector alone (for tests
+    and other processes that build the application but are not servers).
     """
     from .routing import websocket_urlpatterns
 
@@ -48,9 +54,11 @@ def build_application(http_application, *, extra_websocket_urlpatterns: list | N
             ),
         }
     )
-    # Long-lived objects created at start-up are never collected; raising the thresholds keeps
-    # the collector out of broadcast fan-out (measured: halves the time to the last client).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    if tune_gc:
+        # Long-lived objects created at start-up are never collected; raising the thresholds
+        # keeps the collector out of broadcast fan-out (measured: halves the time to the last
+        # client).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
     return application
