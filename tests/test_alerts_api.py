@@ -539,16 +539,19 @@ class TestPostOfficialNotice:
 
         assert set(error_of(response, 400)["fields"]) == named
 
-    def test_a_form_post_with_a_photo(self, api_as, place, water_staff, settings, tmp_path):
+    def test_a_form_post_with_a_photo(
+        self, api_as, place, elsewhere, water_staff, settings, tmp_path
+    ):
         settings.MEDIA_ROOT = tmp_path
         response = api_as(water_staff).post(
             ALERTS,
-            {**self.payload(), "neighborhoods": ["fishtown"], "photo": png_upload()},
+            {**self.payload(), "neighborhoods": ["fishtown", "kensington"], "photo": png_upload()},
             format="multipart",
         )
 
         assert response.status_code == 201, response.content
         assert response.json()["photo"].startswith("/media/alerts/")
+        assert response.json()["neighborhoods"] == ["fishtown", "kensington"]
         assert fresh(Alert.objects.get()).photo.name.endswith(".png")
 
     def test_an_area_may_be_sent_as_json_text_in_a_form(self, api_as, place, water_staff):
