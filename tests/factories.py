@@ -219,9 +219,11 @@ class JoinRequestFactory(DjangoModelFactory):
 
 
 def category(slug: str = "traffic"):
-    """One of the alert categories the migrations install."""
+    """One of the default alert categories (reinstalled if a transactional test flushed them)."""
+    from alerts.defaults import ensure_default_categories
     from alerts.models import AlertCategory
 
+    ensure_default_categories()
     return AlertCategory.objects.get(slug=slug)
 
 

@@ -13,6 +13,7 @@ the browser tests are moved to the end of the run, so that no other test runs be
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -124,7 +125,7 @@ def _local_only(route) -> None:
 
 
 @pytest.fixture
-def new_page(browser, live_server):
+def new_page(browser, asgi_server, transactional_db):
     """``new_page(**context_options)``: a fresh context and page, error-checked at the end.
 
     Each page gets the default timeout, a hook that exposes the Leaflet maps as
@@ -133,7 +134,7 @@ def new_page(browser, live_server):
     opened: list[tuple[object, PageErrors]] = []
 
     def make(**context_options):
-        context_options.setdefault("base_url", live_server.url)
+        context_options.setdefault("base_url", asgi_server)
         context_options.setdefault("viewport", {"width": 1280, "height": 900})
         context = browser.new_context(**context_options)
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
@@ -171,3 +172,66 @@ def philadelphia(transactional_db) -> dict:
 
     import_neighborhoods(read_feature_collection(PHILLY_FILE), name_property="LISTNAME")
     return {n.name: n for n in Neighborhood.objects.all()}
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup):
+    """The site's full ASGI application (HTTP and the /ws/live/ socket) served by daphne.
+
+    pytest-django's ``live_server`` speaks WSGI only, so the live-update journeys use this one:
+    daphne's Twisted reactor runs in a thread of the test process (it can run once per
+    process, hence the session scope), on the test database and the configured channel layer.
+    """
+    import threading
+
+    from daphne.server import Server
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    from engagement.asgi import build_application
+
+    application = build_application(ASGIStaticFilesHandler(get_asgi_application()))
+    server = Server(
+        application=application,
+        endpoints=["tcp:port=0:interface=127.0.0.1"],
+        signal_handlers=False,
+        websocket_timeout=-1,
+    )
+    thread = threading.Thread(target=server.run, name="daphne", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.listening_addresses:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("daphne did not start")
+        time.sleep(0.02)
+    host, port = server.listening_addresses[0]
+    yield f"http://{host}:{port}"
+    from twisted.internet import reactor
+
+    reactor.callFromThread(reactor.stop)
+    thread.join(timeout=5)
+
+
+def signed_in_context(browser, base_url: str, user, **options):
+    """A browser context that carries ``user``'s session cookie (no log-in form needed)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    options.setdefault("viewport", {"width": 1280, "height": 900})
+    context = browser.new_context(base_url=base_url, **options)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.route("**/*", _local_only)
+    context.add_init_script(CAPTURE_MAPS)
+    host = urlsplit(base_url).hostname
+    context.add_cookies(
+        [
+            {
+                "name": "sessionid",
+                "value": client.cookies["sessionid"].value,
+                "domain": host,
+                "path": "/",
+            }
+        ]
+    )
+    return context

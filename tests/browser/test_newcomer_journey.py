@@ -56,7 +56,7 @@ def point_on_map(page, map_id: str, lat: float, lon: float) -> dict:
 
 
 def test_newcomer_signs_up_sets_home_on_the_map_and_joins_old_city(
-    page, live_server, philadelphia, mailoutbox
+    page, asgi_server, philadelphia, mailoutbox
 ):
     old_city = philadelphia["Old City"]
     inside = shape(old_city.boundary).representative_point()
@@ -76,7 +76,7 @@ def test_newcomer_signs_up_sets_home_on_the_map_and_joins_old_city(
     assert message.to == [EMAIL]
     link = CONFIRM_LINK.search(message.body)
     assert link, message.body
-    assert link.group(0).startswith(live_server.url)
+    assert link.group(0).startswith(asgi_server)
     page.goto(link.group(0))
     with page.expect_navigation():
         page.get_by_role("button", name="Confirm").click()

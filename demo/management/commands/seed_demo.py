@@ -207,10 +207,12 @@ class Command(BaseCommand):
         Titles identify them, so a second run adds nothing.
         """
         from alerts import services as alerts
+        from alerts.defaults import ensure_default_categories
         from alerts.models import Alert, AlertCategory, Severity
 
         if Alert.objects.filter(title__in=SEEDED_ALERT_TITLES).exists():
             return
+        ensure_default_categories()
         User = get_user_model()
         staff = User.objects.get(email="staff@demo.example")
         resident = User.objects.get(email="resident@demo.example")
