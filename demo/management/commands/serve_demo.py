@@ -1,4 +1,5 @@
-"""Serve the demo site: daphne (ASGI) on 127.0.0.1 plus the database task worker."""
+"""Serve the demo site: daphne (ASGI) on 127.0.0.1, the database task worker and the periodic
+jobs (alert expiry, event pruning, digests, feed ingestion)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from demo.accounts import login_lines
 
 
 class Command(BaseCommand):
-    help = "Run the demo: the ASGI server on 127.0.0.1:$PORT and the task worker, until Ctrl-C."
+    help = (
+        "Run the demo: the ASGI server on 127.0.0.1:$PORT, the task worker and the periodic "
+        "jobs, until Ctrl-C."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -26,8 +30,13 @@ class Command(BaseCommand):
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "demo.settings"),
+            # Links in e-mails point at this server.
+            "WAGTAILADMIN_BASE_URL": os.environ.get(
+                "WAGTAILADMIN_BASE_URL", f"http://{host}:{port}"
+            ),
         }
         worker = subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env)
+        periodic = subprocess.Popen([*manage, "run_periodic", "--interval", "30"], env=env)
         server = subprocess.Popen(
             [
                 sys.executable,
@@ -54,7 +63,11 @@ class Command(BaseCommand):
         self.stdout.write("")
         try:
             while True:
-                for name, process in (("server", server), ("task worker", worker)):
+                for name, process in (
+                    ("server", server),
+                    ("task worker", worker),
+                    ("periodic jobs", periodic),
+                ):
                     code = process.poll()
                     if code is not None:
                         self.stderr.write(f"The {name} stopped (exit code {code}).")
@@ -64,10 +77,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            for process in (server, worker):
+            for process in (server, worker, periodic):
                 if process.poll() is None:
                     process.send_signal(signal.SIGINT)
-            for process in (server, worker):
+            for process in (server, worker, periodic):
                 try:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
