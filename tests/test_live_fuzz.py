@@ -216,25 +216,21 @@ async def test_bad_messages_get_an_error_and_the_socket_stays_open(app):
     rng = random.Random(SEED)
     client = await Live(app).connect()
     topic = f"neighborhood:{slug}"
-    valid_replies = 0
     for label, frame in bad_messages(rng, slug):
         await send_frame(client, frame)
         reply = await client.receive(TIMEOUT)
         context = f"seed {SEED}, frame {label!r}: {reply}"
         if reply["type"] == "subscribed":
             # A valid subscription among the random ones (since 0 on a real slug, say): undo it.
-            valid_replies += 1
             await client.send(type="unsubscribe", topic=reply["topic"])
             assert (await client.receive())["type"] == "unsubscribed", context
             continue
         if reply["type"] == "pong":
-            valid_replies += 1
             continue
         assert reply["type"] == "error", context
         assert reply["code"] in ERROR_CODES, context
         assert isinstance(reply["message"], str) and reply["message"], context
         assert await client.nothing(0.005), context
-    assert valid_replies < 20
     await still_works(client, topic)
     await client.close()
 
