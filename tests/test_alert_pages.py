@@ -349,3 +349,15 @@ def test_unknown_action_is_not_found(client):
     staff = CityStaffFactory().user
     response = signed_in(client, staff).post(reverse("alerts:action", args=[notice.pk, "explode"]))
     assert response.status_code == 404
+
+
+def test_feed_pages_link_their_machine_readable_feeds(client):
+    n = NeighborhoodFactory()
+    html = client.get(reverse("alerts:neighborhood", args=[n.slug])).content.decode()
+    assert reverse("alerts:neighborhood-feed-atom", args=[n.slug]) in html
+    assert reverse("alerts:feed-geojson") in html and reverse("alerts:cap-index") in html
+    notice = official_notice(n)
+    assert (
+        reverse("alerts:cap", args=[notice.pk])
+        in client.get(notice.get_absolute_url()).content.decode()
+    )
