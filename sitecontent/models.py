@@ -10,6 +10,7 @@ from wagtail.fields import RichTextField
 from wagtail.models import Page
 from wagtail.search import index
 
+from alerts import services as alert_services
 from neighborhoods.context import neighborhood_context
 from neighborhoods.models import Neighborhood, Organization
 from neighborhoods.panels import render_panels
@@ -41,6 +42,7 @@ class HomePage(Page):
             .order_by("-member_count", "name")[:8]
         )
         context["organization_count"] = Organization.objects.count()
+        context["alerts"] = list(alert_services.feed()[:5])
         context["neighborhood_pages"] = (
             NeighborhoodPage.objects.live().public().child_of(self).order_by("title")[:50]
         )

@@ -108,3 +108,19 @@ def test_editors_neighborhood_page_shows_the_live_membership_panel(client, signe
     assert "Neighborhood boundaries ©" in body
     anonymous = client.get(page.url).content.decode()
     assert "/accounts/login/?next=" in anonymous
+
+
+def test_home_page_shows_the_most_urgent_alerts_across_the_city(client):
+    from wagtail.models import Page, Site
+
+    from alerts.models import Severity
+    from sitecontent.models import HomePage
+    from tests.factories import official_notice
+
+    home = Page.get_first_root_node().add_child(instance=HomePage(title="Home", slug="home-test"))
+    Site.objects.update(root_page=home)
+    official_notice(title="Street sweeping on Tuesday", severity=Severity.INFO)
+    official_notice(title="Heat health warning", severity=Severity.WARNING)
+    html = client.get(home.url).content.decode()
+    assert "Happening now" in html
+    assert html.index("Heat health warning") < html.index("Street sweeping on Tuesday")
