@@ -91,13 +91,15 @@ for line in sys.stdin:
 class Process:
     """A child process whose stderr is drained in a thread (so it never blocks on a full pipe)."""
 
-    def __init__(self, args: list[str], env: dict, *, stdin: bool = False) -> None:
+    def __init__(
+        self, args: list[str], env: dict, *, stdin: bool = False, stdout: bool = True
+    ) -> None:
         self.popen = subprocess.Popen(
             args,
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -173,7 +175,7 @@ def cluster(tmp_path):
         "-m",
         "daphne",
         "-v",
-        "1",
+        "0",  # no access log
         "-e",
         "tcp:port=0:interface=127.0.0.1:backlog=1024",
         "demo.asgi:application",
@@ -182,7 +184,7 @@ def cluster(tmp_path):
     try:
         helper = Process([sys.executable, str(tmp_path / "helper.py")], env, stdin=True)
         processes.append(helper)
-        servers = [Process(daphne, server_env) for _ in range(2)]
+        servers = [Process(daphne, server_env, stdout=False) for _ in range(2)]
         processes.extend(servers)
         for server in servers:
             if not server.listening.wait(30):
