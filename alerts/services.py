@@ -113,7 +113,18 @@ def _publish_alert(alert: Alert, event_type: str) -> None:
     alert = Alert.objects.select_related("category", "department").get(pk=alert.pk)
     slugs = sorted(alert.neighborhoods.values_list("slug", flat=True))
     alert._neighborhood_slugs = slugs
-    data = alert_payload(alert)
+    if alert.status == Alert.Status.DISMISSED:
+        # Taken down by staff: subscribers learn only that it is gone, never its text again.
+        data = {
+            "id": alert.pk,
+            "kind": alert.kind,
+            "status": alert.status,
+            "is_active": False,
+            "neighborhoods": slugs,
+            "url": alert.get_absolute_url(),
+        }
+    else:
+        data = alert_payload(alert)
     items = [(f"neighborhood:{slug}", event_type, data) for slug in slugs]
     items.append((f"alert:{alert.pk}", event_type, data))
     live.publish_many(items)

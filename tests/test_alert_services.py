@@ -249,3 +249,12 @@ def test_every_change_is_logged_as_an_event_for_each_neighborhood_and_the_alert(
     assert data["provenance"].startswith("Official · ") and data["neighborhoods"] == sorted(
         [a.slug, b.slug]
     )
+
+
+def test_a_dismissed_report_is_announced_without_its_text():
+    n = NeighborhoodFactory()
+    report = resident_report(n, title="Something abusive")
+    services.dismiss_alert(report, user=CityStaffFactory().user, note="Abusive")
+    event = Event.objects.get(topic=f"neighborhood:{n.slug}", type="alert.retracted")
+    assert event.data["status"] == "dismissed" and event.data["is_active"] is False
+    assert "Something abusive" not in str(event.data)

@@ -231,7 +231,7 @@
     if (lists.length && message.type === "alert.created") {
       announce("New " + (SEVERITY_LABEL[alert.severity] || "").toLowerCase() + " alert: " + alert.title + " (" + alert.provenance + ")");
     } else if (lists.length && message.type === "alert.retracted") {
-      announce("Alert retracted: " + alert.title);
+      announce(alert.status === "dismissed" ? "A report was removed by the city." : "Alert retracted: " + alert.title);
     }
     updateAlertPage(message);
   }
@@ -241,6 +241,14 @@
     var page = document.querySelector('[data-alert-page="' + (message.data && message.data.id) + '"]');
     if (!page || message.topic.indexOf("alert:") !== 0) return;
     var alert = message.data;
+    var notice = page.querySelector("[data-alert-changed]");
+    if (alert.status === "dismissed") {
+      if (notice) {
+        notice.hidden = false;
+        notice.textContent = "This report was removed by the city.";
+      }
+      return;
+    }
     var fields = {
       title: alert.title, provenance: alert.provenance, status: alert.status_note || alert.status,
       confirmations: String(alert.confirmations)
@@ -251,7 +259,6 @@
     });
     var bodyEl = page.querySelector('[data-alert-field="body"]');
     if (bodyEl) bodyEl.innerHTML = alert.body_html || "";
-    var notice = page.querySelector("[data-alert-changed]");
     if (notice) {
       notice.hidden = false;
       notice.textContent = message.type === "alert.retracted"
