@@ -13,7 +13,7 @@ to the last client) per setup and the ratio of the live layer to the bare server
 
 Needs ``REDIS_URL``. The database is a fresh, migrated SQLite file in a temporary directory
 unless ``--database-url`` names another (it is migrated first; PostgreSQL works). Each run uses
-its own Redis channel prefix. The servers run as deployed (DESIGN.md, "Facts about the stack"):
+its own Redis channel prefix. The servers run as deployed:
 the garbage collector is frozen by ``engagement.asgi.build_application``, broadcasts skip the
 per-message database cleanup, and daphne's listen backlog is raised in the endpoint string. The
 open-files limit is raised for this process and the servers it starts.

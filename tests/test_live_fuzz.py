@@ -249,7 +249,8 @@ async def test_specific_errors(app, live_config):
 
     assert await error_for(b"\x00\x01") == "bad_message"
     assert await error_for("{") == "bad_json"
-    assert await error_for("[" * 2000 + "]" * 2000) == "bad_json"  # deeper than Python recurses
+    # Deeper than some Pythons' JSON parser recurses (an error there), valid elsewhere (a list).
+    assert await error_for("[" * 2000 + "]" * 2000) in ("bad_json", "bad_message")
     assert await error_for(json.dumps({"type": "ping", "pad": "x" * 5000})) == "too_large"
     assert await error_for("[1]") == "bad_message"
     assert await error_for('{"type": "dance"}') == "unknown_type"
