@@ -108,7 +108,10 @@ def parse_cap_time(text: str | None, name: str) -> datetime | None:
     """Read a CAP dateTime; ``None`` when absent. A time without an offset is taken as UTC."""
     if text is None or not text.strip():
         return None
-    value = parse_datetime(text.strip())
+    try:
+        value = parse_datetime(text.strip())
+    except ValueError:  # well-formed but impossible, such as 30 February
+        value = None
     if value is None:
         raise CapError(f"<{name}> is not a date and time: {text.strip()[:40]!r}")
     if timezone.is_naive(value):

@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import html
 import http.client
+import ipaddress
 import logging
 import math
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -160,21 +162,53 @@ class FeedResult:
 # Fetching and parsing -------------------------------------------------------------------------
 
 
+def is_private_address(url: str) -> bool:
+    """Whether the URL's host is (or resolves to) a loopback, private, link-local or reserved
+    address. Unresolvable hosts count as private: they are refused where private ones are."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return True
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if (
+            address.is_private
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
+        ):
+            return True
+    return False
+
+
+def _check_reachable(url: str, allow_private: bool) -> None:
+    if not allow_private and is_private_address(url):
+        raise FeedError(f"refused to fetch an internal address named by the feed: {url[:120]}")
+
+
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def __init__(self, allow_private: bool = True) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urlsplit(newurl).scheme not in ("http", "https"):
             raise FeedError("the server redirected to an address that is not http or https")
+        _check_reachable(newurl, self.allow_private)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener() -> urllib.request.OpenerDirector:
+def _opener(allow_private: bool = True) -> urllib.request.OpenerDirector:
     """HTTP and HTTPS only: no file:, ftp: or data: handlers, even through a redirect."""
     opener = urllib.request.OpenerDirector()
     for handler in (
         urllib.request.ProxyHandler(),
         urllib.request.HTTPHandler(),
         urllib.request.HTTPSHandler(),
-        _HttpOnlyRedirects(),
+        _HttpOnlyRedirects(allow_private),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
     ):
@@ -182,13 +216,24 @@ def _opener() -> urllib.request.OpenerDirector:
     return opener
 
 
-def fetch(url: str, *, timeout: float | None = None, max_bytes: int | None = None) -> bytes:
-    """The body at ``url``; raises :class:`FeedError` for anything but a complete, small answer."""
+def fetch(
+    url: str,
+    *,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+    allow_private: bool = True,
+) -> bytes:
+    """The body at ``url``; raises :class:`FeedError` for anything but a complete, small answer.
+
+    ``allow_private=False`` (for addresses a feed names, as opposed to the configured feed's own)
+    refuses loopback, private and link-local hosts, also through redirects.
+    """
     timeout = timeout or app_settings.ALERT_FEED_TIMEOUT_SECONDS
     max_bytes = max_bytes or app_settings.ALERT_FEED_MAX_BYTES
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise FeedError(f"only http and https addresses are fetched, not {url[:80]!r}")
+    _check_reachable(url, allow_private)
     request = urllib.request.Request(
         url,
         headers={
@@ -200,7 +245,7 @@ def fetch(url: str, *, timeout: float | None = None, max_bytes: int | None = Non
     deadline = time.monotonic() + timeout
     too_big = f"the response is larger than {max_bytes} bytes"
     try:
-        with _opener().open(request, timeout=timeout) as response:
+        with _opener(allow_private).open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length", "")
             if length.strip().isdigit() and int(length) > max_bytes:
                 raise FeedError(too_big)
@@ -286,7 +331,10 @@ def _html_to_text(value: str) -> str:
 def _entry_date(text: str) -> datetime | None:
     if not text:
         return None
-    value = parse_datetime(text)
+    try:
+        value = parse_datetime(text)
+    except ValueError:  # well-formed but impossible, such as 30 February
+        return None
     if value is None:
         try:
             value = parsedate_to_datetime(text)
@@ -550,6 +598,9 @@ class Planner:
         )
 
     def _common(self, key: str, source_url: str) -> dict[str, Any]:
+        # The link is shown on the notice's page: only web addresses, never javascript: or data:.
+        if urlsplit(source_url).scheme.lower() not in ("http", "https"):
+            source_url = ""
         if len(source_url) > 500:
             source_url = self.config.url[:500] if len(self.config.url) <= 500 else ""
         return {
@@ -741,6 +792,8 @@ def _cap_messages(config: FeedConfig, root: ET.Element) -> list[tuple[cap.CapMes
             raise FeedError(f"the CAP message is malformed: {exc}") from None
     kind, entries = _entries(root)
     messages = []
+    # A feed on the public internet may not send us to addresses inside the city's network.
+    allow_private = is_private_address(config.url)
     for number, entry in enumerate(entries, 1):
         element, url = _embedded_cap(entry), config.url
         if element is None:
@@ -748,7 +801,7 @@ def _cap_messages(config: FeedConfig, root: ET.Element) -> list[tuple[cap.CapMes
             if not url:
                 raise FeedError(f"entry {number} has no CAP message and no link to one")
             try:
-                element = parse_xml(fetch(url))
+                element = parse_xml(fetch(url, allow_private=allow_private))
             except FeedError as exc:
                 raise FeedError(f"entry {number} ({url[:120]}): {exc}") from None
         try:

@@ -518,3 +518,41 @@ def test_ingested_notice_is_active_now(philly, feeds):
 
     assert Alert.objects.active().count() == 2
     assert Alert.objects.active(timezone.now() + timedelta(days=365 * 80)).count() == 0
+
+
+def test_a_feed_link_that_is_not_a_web_address_is_never_shown(philly, feeds, server):
+    rss = fill((DATA / "plain.rss").read_text(encoding="utf-8")).replace(
+        "https://parks.phila.example/news/pool", "javascript:alert(document.cookie)"
+    )
+    server.routes["/evil.rss"] = (200, rss.encode())
+    feeds({"name": "Parks", "url": "evil.rss", "format": "rss"})
+
+    ingest()
+
+    assert "javascript" not in Alert.objects.get().source_url
+
+
+def test_an_impossible_date_skips_the_item_instead_of_stopping_every_feed(philly, feeds, server):
+    rss = (
+        (DATA / "plain.rss")
+        .read_text(encoding="utf-8")
+        .replace("<pubDate>@RFC822_NOW@</pubDate>", "<pubDate>2026-02-30T10:00:00Z</pubDate>")
+    )
+    server.routes["/bad-date.rss"] = (200, rss.encode())
+    feeds(
+        {"name": "Broken", "url": "bad-date.rss", "format": "rss"},
+        {"name": "Water", "url": "cap-rittenhouse.xml"},
+    )
+
+    output = ingest()
+
+    assert "Water: 1 created" in output
+    assert Alert.objects.filter(source_name="Water").exists()
+
+
+def test_addresses_a_feed_names_may_not_reach_internal_hosts():
+    from alerts.ingest import FeedError, fetch
+
+    for url in ("http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(FeedError, match="internal address"):
+            fetch(url, allow_private=False)

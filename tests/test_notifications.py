@@ -4,8 +4,6 @@ the inbox and its badge."""
 from __future__ import annotations
 
 import io
-import sys
-import types
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
@@ -872,17 +870,13 @@ def test_run_periodic_once_enqueues_every_job_and_tolerates_missing_ingestion(
     assert "Enqueued:" in capsys.readouterr().out
 
 
-def test_run_periodic_imports_ingestion_lazily_when_it_exists(dummy_tasks, monkeypatch):
-    from alerts.management.commands import run_periodic
+def test_run_periodic_enqueues_the_real_feed_ingestion(dummy_tasks):
+    from alerts.ingest import ingest_alert_feeds
 
-    calls = []
-    fake = types.ModuleType("alerts.ingest")
-    fake.ingest_alerts_task = types.SimpleNamespace(enqueue=lambda: calls.append("ingest"))
-    monkeypatch.setitem(sys.modules, "alerts.ingest", fake)
-    assert run_periodic.ingest_task() is fake.ingest_alerts_task
     call_command("run_periodic", "--once", "--no-digests", stdout=io.StringIO())
-    assert calls == ["ingest"]
-    assert "send_digests_task" not in [r.task.func.__name__ for r in queued(dummy_tasks)]
+    names = [r.task.func.__name__ for r in queued(dummy_tasks)]
+    assert ingest_alert_feeds.func.__name__ in names
+    assert "send_digests_task" not in names
 
 
 def test_run_periodic_jobs_really_run(commit, capsys):

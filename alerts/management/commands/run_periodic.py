@@ -6,7 +6,7 @@ Jobs (each enqueued as a background task for the worker):
   deliveries that are due (after quiet hours, retries, lost tasks);
 * every ``--prune-minutes``: prune the live event log past its retention window;
 * every ``--ingest-minutes``: ingest external alert feeds, when ``alerts.ingest`` provides
-  ``ingest_alerts_task``;
+  ``alerts.ingest.ingest_alert_feeds``;
 * once a day at ``DIGEST_HOUR`` (local time): the daily e-mail digest.
 
 ``--once`` enqueues every job once (the digest too, unless ``--no-digests``) and exits: use
@@ -15,7 +15,6 @@ it from cron, with ``send_digests`` once a day.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time as clock
 from datetime import date
@@ -30,14 +29,10 @@ logger = logging.getLogger(__name__)
 
 
 def ingest_task() -> Any:
-    """``alerts.ingest.ingest_alerts_task`` if that module exists, else ``None``."""
-    try:
-        module = importlib.import_module("alerts.ingest")
-    except ModuleNotFoundError as exc:
-        if exc.name != "alerts.ingest":
-            raise
-        return None
-    return getattr(module, "ingest_alerts_task", None)
+    """The task that pulls the configured alert feeds."""
+    from alerts.ingest import ingest_alert_feeds
+
+    return ingest_alert_feeds
 
 
 class Command(BaseCommand):
