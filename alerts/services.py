@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -30,7 +31,16 @@ from neighborhoods.text import render_markdown
 
 from . import live
 from .conf import app_settings
-from .models import Alert, AlertCategory, AlertConfirmation, AlertRevision, Severity
+from .models import (
+    Alert,
+    AlertCategory,
+    AlertConfirmation,
+    AlertRevision,
+    Delivery,
+    Event,
+    Notification,
+    Severity,
+)
 
 METERS_PER_DEGREE = 111_320.0
 
@@ -139,9 +149,13 @@ def _notify(alert: Alert, reason: str) -> None:
 # Creating -----------------------------------------------------------------------------------
 
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _clean_text(title: str, body: str) -> tuple[str, str]:
-    title = " ".join((title or "").split())
-    body = (body or "").strip()
+    # Control characters have no place in text and cannot be written to XML feeds.
+    title = " ".join(_CONTROL_CHARACTERS.sub("", title or "").split())
+    body = _CONTROL_CHARACTERS.sub("", body or "").strip()
     errors = {}
     if not title:
         errors["title"] = "Give the alert a short title."
@@ -444,6 +458,8 @@ def edit_alert(
 
 def retract_alert(alert: Alert, *, user, reason: str, system: bool = False) -> Alert:
     """Withdraw an official notice: it stays visible, marked retracted, and everyone is told."""
+    if alert.kind != Alert.Kind.OFFICIAL:
+        raise ValidationError("Resident reports are resolved or dismissed, not retracted.")
     if not system:
         _ensure_manage(user, alert)
     reason = " ".join((reason or "").split())
@@ -495,13 +511,43 @@ def dismiss_alert(alert: Alert, *, user, note: str = "") -> Alert:
     if alert.kind != Alert.Kind.COMMUNITY:
         raise ValidationError("Official notices are retracted, not dismissed.")
     _ensure_manage(user, alert)
-    return _close(
-        alert,
-        user=user,
-        status=Alert.Status.DISMISSED,
-        note=note or "Dismissed by the city",
-        event_type="alert.retracted",
+    with transaction.atomic():
+        alert = _close(
+            alert,
+            user=user,
+            status=Alert.Status.DISMISSED,
+            note=note or "Dismissed by the city",
+            event_type="alert.retracted",
+        )
+        _forget_dismissed(alert)
+    return alert
+
+
+def _forget_dismissed(alert: Alert) -> None:
+    """A dismissed report's text leaves the event log (so no client replays it), the inboxes
+    and every message not sent yet."""
+    url = alert.get_absolute_url()
+    removed = {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "status": Alert.Status.DISMISSED,
+        "is_active": False,
+        "url": url,
+    }
+    topics = [f"neighborhood:{slug}" for slug in alert.neighborhoods.values_list("slug", flat=True)]
+    topics.append(f"alert:{alert.pk}")
+    Event.objects.filter(topic__in=topics, data__id=alert.pk).exclude(
+        data__status=Alert.Status.DISMISSED
+    ).update(data=removed)
+    Event.objects.filter(topic__startswith="user:", data__url=url).update(
+        data={"kind": "alert.removed", "title": "A report that was removed", "url": url}
     )
+    notifications = Notification.objects.filter(alert=alert)
+    Delivery.objects.filter(
+        notification__in=notifications,
+        status__in=[Delivery.Status.PENDING, Delivery.Status.DIGEST],
+    ).update(status=Delivery.Status.SKIPPED, last_error="The report was removed by the city.")
+    notifications.update(title="A report that was removed by the city", body="")
 
 
 def verify_alert(alert: Alert, *, user) -> Alert:
@@ -554,7 +600,8 @@ def confirm_alert(alert: Alert, *, user, still_there: bool = True) -> Alert:
         )
         answers = AlertConfirmation.objects.filter(alert=alert)
         alert.confirmations = answers.filter(still_there=True, verified_member=True).count()
-        alert.gone_reports = answers.filter(still_there=False).count()
+        # Only verified members count either way, so new accounts cannot vote a report away.
+        alert.gone_reports = answers.filter(still_there=False, verified_member=True).count()
         newly_corroborated = False
         if still_there:
             alert.last_confirmed_at = now

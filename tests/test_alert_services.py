@@ -258,3 +258,54 @@ def test_a_dismissed_report_is_announced_without_its_text():
     event = Event.objects.get(topic=f"neighborhood:{n.slug}", type="alert.retracted")
     assert event.data["status"] == "dismissed" and event.data["is_active"] is False
     assert "Something abusive" not in str(event.data)
+
+
+def test_dismissal_removes_the_text_from_the_event_log_and_the_inboxes(
+    settings, django_capture_on_commit_callbacks
+):
+    from alerts.models import Notification
+    from alerts.notify import notify
+
+    n = NeighborhoodFactory()
+    report = resident_report(n, title="Abusive words")
+    services.confirm_alert(report, user=MembershipFactory(neighborhood=n, verified=True).user)
+    neighbour = MembershipFactory(neighborhood=n).user
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(
+            neighbour,
+            kind="alert.corroborated",
+            title=report.title,
+            key=f"test:{report.pk}",
+            url=report.get_absolute_url(),
+            alert=report,
+        )
+    assert Event.objects.filter(data__title="Abusive words").exists()
+
+    services.dismiss_alert(report, user=CityStaffFactory().user, note="Abuse")
+
+    assert "Abusive words" not in str(list(Event.objects.values_list("data", flat=True)))
+    assert "Abusive words" not in str(list(Notification.objects.values_list("title", flat=True)))
+
+
+def test_resident_reports_are_dismissed_not_retracted():
+    report = resident_report(NeighborhoodFactory())
+    with pytest.raises(ValidationError):
+        services.retract_alert(report, user=CityStaffFactory().user, reason="No")
+
+
+def test_control_characters_never_reach_the_text():
+    n = NeighborhoodFactory()
+    report = resident_report(n, title="Flood\x01 here\x7f", body="Deep\x00 water")
+    assert report.title == "Flood here" and report.body == "Deep water"
+
+
+def test_only_verified_members_can_say_a_report_is_gone(settings):
+    settings.ENGAGEMENT = {"ALERT_GONE_THRESHOLD": 2}
+    n = NeighborhoodFactory()
+    report = resident_report(n)
+    for _ in range(3):
+        services.confirm_alert(
+            report, user=MembershipFactory(neighborhood=n).user, still_there=False
+        )
+    report.refresh_from_db()
+    assert report.status == Alert.Status.ACTIVE and report.gone_reports == 0
