@@ -204,6 +204,18 @@ async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
         await layer.group_send(group, message)
 
 
+def mark_cursor(request) -> int:
+    """Remember, before a view reads what it shows, where the page's socket must resume.
+
+    Read first, so that an event committed while the page is being built is replayed to it.
+    The earliest mark of a request wins; ``{% live_cursor %}`` renders it.
+    """
+    cursor = getattr(request, "live_cursor", None)
+    if cursor is None:
+        cursor = request.live_cursor = latest_event_id()
+    return cursor
+
+
 def latest_event_id() -> int:
     """The id of the newest event: a page renders it so its socket resumes from there."""
     return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0

@@ -12,11 +12,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from neighborhoods.models import Neighborhood
-from neighborhoods.permissions import can, is_city_staff, membership_of
+from neighborhoods.models import Membership, Neighborhood
+from neighborhoods.permissions import can, is_city_staff
 from neighborhoods.ratelimit import RateLimited
 
-from . import services
+from . import live, services
 from .forms import AlertEditForm, FeedFilterForm, OfficialNoticeForm, ResidentReportForm
 from .models import Alert, AlertConfirmation
 
@@ -42,6 +42,7 @@ def _form_errors(form, exc: ValidationError) -> None:
 
 
 def _feed_page(request: HttpRequest, alerts, *, template: str, context: dict) -> HttpResponse:
+    live.mark_cursor(request)
     filters = FeedFilterForm(request.GET or None)
     kind = category = None
     if filters.is_valid():
@@ -115,18 +116,21 @@ def _alert_or_404(request: HttpRequest, pk: int) -> Alert:
 
 @require_GET
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    live.mark_cursor(request)
     alert = _alert_or_404(request, pk)
     neighborhoods = list(alert.neighborhoods.order_by("name").only("id", "name", "slug"))
     alert._neighborhood_slugs = [n.slug for n in neighborhoods]
     user = request.user
-    is_member = user.is_authenticated and any(
-        membership_of(user, n) is not None for n in neighborhoods
+    community = alert.kind == Alert.Kind.COMMUNITY
+    is_member = (
+        community
+        and user.is_authenticated
+        and Membership.objects.filter(user=user, neighborhood__in=neighborhoods).exists()
     )
     my_answer = None
     if user.is_authenticated:
         my_answer = AlertConfirmation.objects.filter(alert=alert, user=user).first()
     can_manage = services.can_manage(user, alert)
-    community = alert.kind == Alert.Kind.COMMUNITY
     context = {
         "alert": alert,
         "neighborhoods": neighborhoods,
@@ -310,6 +314,7 @@ def alert_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 def neighborhood_panel(request: HttpRequest, neighborhood: Neighborhood) -> str:
     """The live alerts panel on the neighborhood page (a fixed number of queries)."""
+    live.mark_cursor(request)
     alerts = list(services.feed(neighborhoods=[neighborhood])[: PANEL_SIZE + 1])
     more = len(alerts) > PANEL_SIZE
     alerts = alerts[:PANEL_SIZE]

@@ -11,6 +11,7 @@ from wagtail.models import Page
 from wagtail.search import index
 
 from alerts import services as alert_services
+from alerts.live import mark_cursor
 from neighborhoods.context import neighborhood_context
 from neighborhoods.models import Neighborhood, Organization
 from neighborhoods.panels import render_panels
@@ -34,6 +35,7 @@ class HomePage(Page):
 
     def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
         context = super().get_context(request, *args, **kwargs)
+        mark_cursor(request)
         context["neighborhood_count"] = Neighborhood.objects.count()
         context["largest_neighborhoods"] = (
             Neighborhood.objects.annotate(member_count=Count("memberships"))

@@ -361,3 +361,23 @@ def test_feed_pages_link_their_machine_readable_feeds(client):
         reverse("alerts:cap", args=[notice.pk])
         in client.get(notice.get_absolute_url()).content.decode()
     )
+
+
+@pytest.mark.parametrize("page", ["feed", "neighborhood"])
+def test_an_event_logged_while_a_page_is_built_is_replayed_to_it(client, monkeypatch, page):
+    import re
+
+    from alerts import live, services
+
+    n = NeighborhoodFactory()
+    real_feed = services.feed
+
+    def feed_while_an_alert_arrives(**kwargs):
+        live.publish(f"neighborhood:{n.slug}", "alert.created", {"id": 0})
+        return real_feed(**kwargs)
+
+    monkeypatch.setattr(services, "feed", feed_while_an_alert_arrives)
+    url = reverse("alerts:neighborhood", args=[n.slug]) if page == "feed" else n.get_absolute_url()
+    html = client.get(url).content.decode()
+    since = int(re.search(r'data-live-since="(\d+)"', html)[1])
+    assert since < Event.objects.latest("id").pk

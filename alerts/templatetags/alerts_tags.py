@@ -10,10 +10,13 @@ from ..models import Severity
 register = template.Library()
 
 
-@register.simple_tag
-def live_cursor() -> int:
-    """The newest event id when the page was rendered: the page's socket resumes from it."""
-    return latest_event_id()
+@register.simple_tag(takes_context=True)
+def live_cursor(context) -> int:
+    """Where the page's socket resumes: the event id its view marked before reading its data
+    (``alerts.live.mark_cursor``), else the newest event id now."""
+    request = context.get("request")
+    cursor = getattr(request, "live_cursor", None)
+    return latest_event_id() if cursor is None else cursor
 
 
 @register.filter
