@@ -70,24 +70,29 @@ def _bad_token(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """Unsubscribe from the channel the signed token names, at once.
+    """Unsubscribe from the channel the signed token names.
 
-    GET (a click in the mail) and POST (RFC 8058 one-click, ``List-Unsubscribe=One-Click``,
-    sent by mail providers without cookies or a CSRF token) both unsubscribe; the token is
-    the authorisation, so neither needs a session.
+    GET (the link in the mail) shows one button; its POST unsubscribes. Mail security scanners
+    follow links, so a GET alone never turns anything off. POST is also RFC 8058's one-click
+    (``List-Unsubscribe=One-Click``, sent by mail providers without cookies or a CSRF token):
+    the token is the authorisation, so no session is needed.
     """
     try:
         user, channel = notify.read_unsubscribe_token(token)
     except notify.BadToken:
         return _bad_token(request)
-    notify.set_channel_enabled(user, channel, False)
+    state = "confirm"
+    if request.method == "POST":
+        notify.set_channel_enabled(user, channel, False)
+        state = "unsubscribed"
     return render(
         request,
         "alerts/notifications/unsubscribe.html",
         {
             "token": token,
             "channel": CHANNEL_NAMES.get(channel, channel),
-            "subscribed": False,
+            "state": state,
+            "subscribed": state != "unsubscribed",
         },
     )
 
@@ -106,6 +111,7 @@ def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
         {
             "token": token,
             "channel": CHANNEL_NAMES.get(channel, channel),
+            "state": "resubscribed",
             "subscribed": True,
         },
     )

@@ -673,13 +673,17 @@ def email_enabled(user) -> bool:
     return notify.preferences_for(user).email_enabled
 
 
-def test_unsubscribe_link_from_the_mail_works_at_once_and_offers_resubscribe(commit):
+def test_unsubscribe_link_asks_once_then_unsubscribes_and_offers_resubscribe(commit):
     user = VerifiedUserFactory()
     with commit():
         warn(user)
     path = urlparse(mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>")).path
     client = Client(enforce_csrf_checks=True)
     response = client.get(path)
+    assert response.status_code == 200
+    assert email_enabled(user), "a link scanner's GET must not unsubscribe anyone"
+    assert 'type="submit">Unsubscribe</button>' in response.content.decode()
+    response = client.post(path)  # the page's one button (no session needed)
     assert response.status_code == 200
     assert not email_enabled(user)
     page = response.content.decode()
