@@ -12,9 +12,11 @@ person's topic is ``user:<id>``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +29,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from .conf import app_settings
-from .models import Event
+from .models import Event, EventLogMark
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +196,18 @@ def _send(messages: list[tuple[str, dict]]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(_send_all)(layer, messages)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(_send_all)(layer, messages)
+        else:
+            # Called from a thread that runs an event loop (a sync call inside async code):
+            # send from a helper thread rather than block that loop's thread with a new loop.
+            sender = threading.Thread(
+                target=async_to_sync(_send_all), args=(layer, messages), daemon=True
+            )
+            sender.start()
+            sender.join()
     except Exception:  # the event is logged; clients get it on resume
         logger.exception("Could not send %d live event(s) to the channel layer", len(messages))
 
@@ -247,10 +260,8 @@ def events_since(internal_topic: str, since: int, *, staff: bool = False) -> Rep
     upto = latest_event_id()
     if since > upto:
         return Replay([], False, upto, "unknown_since")
-    oldest = Event.objects.order_by("id").values_list("id", flat=True).first()
-    if oldest is not None and since + 1 < oldest:
-        # Pruning removes a prefix of the log and always keeps the newest event, so anything
-        # older than the oldest kept event may have been lost.
+    if since < pruned_upto():
+        # Events after ``since`` were deleted by pruning: they cannot be replayed.
         return Replay([], False, upto, "pruned")
     limit = app_settings.LIVE_REPLAY_LIMIT
     rows = Event.objects.filter(topic=internal_topic, id__gt=since, id__lte=upto)
@@ -280,5 +291,16 @@ def prune_events(now=None) -> int:
     )
     if last_old is None:
         return 0
-    deleted, _ = Event.objects.filter(id__lte=min(last_old, newest - 1)).delete()
+    cut = min(last_old, newest - 1)
+    with transaction.atomic():
+        deleted, _ = Event.objects.filter(id__lte=cut).delete()
+        mark, _ = EventLogMark.objects.select_for_update().get_or_create(pk=1)
+        if cut > mark.pruned_upto:
+            mark.pruned_upto = cut
+            mark.save(update_fields=["pruned_upto"])
     return deleted
+
+
+def pruned_upto() -> int:
+    """The highest event id pruning has deleted (0 when nothing was ever pruned)."""
+    return EventLogMark.objects.filter(pk=1).values_list("pruned_upto", flat=True).first() or 0

@@ -256,6 +256,16 @@ class Event(models.Model):
         return f"#{self.pk} {self.topic} {self.type}"
 
 
+class EventLogMark(models.Model):
+    """One row: the highest event id pruning has deleted. A client resuming from below it has
+    missed events for good and is told to reload."""
+
+    pruned_upto = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"events pruned up to #{self.pruned_upto}"
+
+
 class Notification(models.Model):
     """One item in a person's inbox; deliveries to other channels hang off it."""
 

@@ -757,3 +757,23 @@ async def test_resume_from_an_unknown_future_id_asks_for_a_resync(app, neighborh
     await committed(live.publish)(topic, "test.event", {"n": 1})
     assert (await client.receive())["data"] == {"n": 1}
     await client.close()
+
+
+@pytest.mark.django_db
+def test_gaps_in_ids_are_not_mistaken_for_pruning():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from alerts.models import Event
+
+    # Ids jump (rolled-back transactions, a flushed log whose counter kept going).
+    Event.objects.create(id=500, topic="neighborhood:gap", type="alert.created", data={})
+    Event.objects.create(id=900, topic="neighborhood:gap", type="alert.updated", data={})
+    replay = live.events_since("neighborhood:gap", 0)
+    assert replay.complete and [e.pk for e in replay.events] == [500, 900]
+    # Once pruning really deleted events after a position, resuming from it is incomplete.
+    Event.objects.filter(pk=500).update(created_at=timezone.now() - timedelta(days=30))
+    live.prune_events()
+    assert live.events_since("neighborhood:gap", 0).reason == "pruned"
+    assert live.events_since("neighborhood:gap", 500).complete

@@ -77,3 +77,37 @@ def test_emergency_notice_reaches_an_open_neighborhood_page_within_two_seconds(
         resident_context.close()
         staff_context.close()
     errors.check()
+
+
+def test_a_page_that_lost_its_socket_gets_what_it_missed_when_it_reconnects(
+    browser, asgi_server, philadelphia
+):
+    from tests.factories import official_notice
+
+    ensure_default_categories()
+    old_city = philadelphia["Old City"]
+    resident = MembershipFactory(neighborhood=old_city, verified=True).user
+    context = signed_in_context(browser, asgi_server, resident)
+    errors = PageErrors()
+    try:
+        page = context.new_page()
+        errors.watch(page)
+        page.goto(f"/neighborhoods/{old_city.slug}/")
+        page.wait_for_selector("body[data-live-state='open']")
+        page.evaluate("window.__notReloaded = true")
+        # The socket drops; while it is away, two notices are published.
+        page.evaluate("window.engagementLive.stop()")
+        page.wait_for_selector("body[data-live-state='offline']")
+        official_notice(old_city, title="Missed while offline: first")
+        official_notice(old_city, title="Missed while offline: second")
+        cards = page.locator(".alert-list [data-alert-id]")
+        expect(cards.filter(has_text="Missed while offline")).to_have_count(0)
+        page.evaluate("window.engagementLive.start()")
+        page.wait_for_selector("body[data-live-state='open']", timeout=5_000)
+        cards = page.locator(".alert-list [data-alert-id]")
+        expect(cards.filter(has_text="Missed while offline: first")).to_have_count(1)
+        expect(cards.filter(has_text="Missed while offline: second")).to_have_count(1)
+        assert page.evaluate("window.__notReloaded === true")
+    finally:
+        context.close()
+    errors.check()

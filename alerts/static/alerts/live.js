@@ -27,6 +27,11 @@
   var timer = null;
   var stopped = false;
   var seen = {};
+  var recent = [];        // [time, id] of events received in the last few seconds
+  var heartbeatMs = 25000;
+  var lastHeard = 0;
+  var watchdog = null;
+  var RECENT_MS = 3000;
 
   function topics() {
     var found = {};
@@ -70,18 +75,27 @@
     }
     socket.onopen = function () {
       attempt = 0;
+      lastHeard = Date.now();
       setState("open");
+      var since = resumeFrom();
       for (var i = 0; i < wanted.length; i++) {
-        send({ type: "subscribe", topic: wanted[i], since: lastId });
+        send({ type: "subscribe", topic: wanted[i], since: since });
       }
+      clearInterval(watchdog);
+      watchdog = setInterval(function () {
+        // Nothing heard for two heartbeats: the connection is dead even if no one said so.
+        if (socket && Date.now() - lastHeard > 2 * heartbeatMs + 5000) socket.close();
+      }, 5000);
     };
     socket.onmessage = function (message) {
+      lastHeard = Date.now();
       var data;
       try { data = JSON.parse(message.data); } catch (err) { return; }
       handle(data);
     };
     socket.onclose = function () {
       socket = null;
+      clearInterval(watchdog);
       if (!stopped) schedule();
     };
     socket.onerror = function () { /* onclose follows */ };
@@ -95,10 +109,26 @@
     timer = setTimeout(connect, delay);
   }
 
+  /* Resume from just below the oldest event of the last few seconds: two events committed
+     by different server processes at nearly the same moment may arrive in either order, and
+     one of them could still have been on its way when the socket dropped. Ids already seen
+     are dropped, so nothing shows twice. */
+  function resumeFrom() {
+    var now = Date.now();
+    recent = recent.filter(function (entry) { return now - entry[0] < RECENT_MS; });
+    var since = lastId;
+    for (var i = 0; i < recent.length; i++) since = Math.min(since, recent[i][1] - 1);
+    return Math.max(0, since);
+  }
+
   function handle(message) {
+    if (message.type === "hello" && typeof message.heartbeat === "number") {
+      heartbeatMs = message.heartbeat * 1000;
+    }
     if (typeof message.id === "number") {
       if (seen[message.id]) return;
       seen[message.id] = true;
+      recent.push([Date.now(), message.id]);
       if (message.id > lastId) lastId = message.id;
     }
     if (message.type === "resync") {
@@ -271,7 +301,19 @@
   window.engagementLive = {
     lastId: function () { return lastId; },
     subscribe: function (topic) { send({ type: "subscribe", topic: topic, since: lastId }); },
-    reconnect: function () { if (socket) socket.close(); else connect(); }
+    reconnect: function () { if (socket) socket.close(); else connect(); },
+    /* Close the socket and stay offline until start() (a page may pause live updates). */
+    stop: function () {
+      stopped = true;
+      clearTimeout(timer);
+      if (socket) socket.close();
+      setState("offline");
+    },
+    start: function () {
+      if (!stopped) return;
+      stopped = false;
+      connect();
+    }
   };
 
   window.addEventListener("pagehide", function () { stopped = true; if (socket) socket.close(); });
