@@ -32,6 +32,7 @@ api_patterns = [
     path("schema/", SchemaView.as_view(api_version="1"), name="api-schema"),
     path("", include("neighborhoods.api_urls")),
     path("", include("alerts.api_urls")),
+    path("", include("forums.api_urls")),
     path("<path:rest>", api_not_found),
 ]
 
@@ -39,4 +40,5 @@ urlpatterns = [
     path("api/v1/", include(api_patterns)),
     path("", include("neighborhoods.urls")),
     path("", include("alerts.urls")),
+    path("", include("forums.urls")),
 ]

@@ -6,3 +6,8 @@ class ForumsConfig(AppConfig):
     label = "forums"
     verbose_name = "Neighborhood forums"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import topics
+
+        topics.register()

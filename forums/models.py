@@ -140,6 +140,9 @@ class ThreadPhoto(models.Model):
     height = models.PositiveIntegerField(default=0)
     alt = models.CharField(max_length=200, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    # A position found in the photo's metadata: offered to the author as the pin, never shown.
+    offered_lat = models.FloatField(null=True, blank=True, editable=False)
+    offered_lon = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "id"]

@@ -256,3 +256,55 @@ def resident_report(neighborhood: Neighborhood | None = None, *, author=None, **
     kwargs.setdefault("lat", lat)
     kwargs.setdefault("lon", lon)
     return create_resident_report(author=author, **kwargs)
+
+
+def forum_member(
+    neighborhood: Neighborhood | None = None,
+    *,
+    role: str = Membership.Role.MEMBER,
+    new: bool = False,
+    **kwargs,
+):
+    """A verified resident who may post in the neighborhood; ``new=True`` for a day-old account
+    (no links or photos yet), otherwise the account is a month old."""
+    from datetime import timedelta
+
+    neighborhood = neighborhood or NeighborhoodFactory()
+    membership = MembershipFactory(neighborhood=neighborhood, verified=True, role=role, **kwargs)
+    user = membership.user
+    if not new:
+        user.date_joined = timezone.now() - timedelta(days=30)
+        user.save(update_fields=["date_joined"])
+    return user
+
+
+def forum_category(slug: str = "streets"):
+    """One of the default forum categories (reinstalled if a transactional test flushed them)."""
+    from forums.defaults import ensure_default_categories
+    from forums.models import ForumCategory
+
+    ensure_default_categories()
+    return ForumCategory.objects.get(slug=slug)
+
+
+def thread(neighborhood: Neighborhood | None = None, *, author=None, **kwargs):
+    """A thread opened through the service (so follows, events and notifications happen)."""
+    from forums.services import create_thread
+
+    if neighborhood is None:
+        neighborhood = author.neighborhood_memberships.first().neighborhood if author else None
+    neighborhood = neighborhood or NeighborhoodFactory()
+    author = author or forum_member(neighborhood)
+    kwargs.setdefault("category", forum_category(kwargs.pop("category_slug", "streets")))
+    kwargs.setdefault("title", "Broken streetlight on the corner")
+    kwargs.setdefault("body", "It has been dark for a **week**.")
+    return create_thread(author=author, neighborhood=neighborhood, **kwargs)
+
+
+def reply(thread, *, author=None, **kwargs):
+    """A reply posted through the service."""
+    from forums.services import create_reply
+
+    author = author or forum_member(thread.neighborhood)
+    kwargs.setdefault("body", "Same here, it is dangerous at night.")
+    return create_reply(thread, author=author, **kwargs)

@@ -1,0 +1,3 @@
+"""``/api/v1/threads/``; included by ``engagement.urls``."""
+
+urlpatterns: list = []
