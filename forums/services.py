@@ -429,17 +429,23 @@ class PhotoOffer:
     lon: float
 
 
-def _add_photos(thread: Thread, photos: Sequence, *, user, start: int = 0) -> None:
+def _check_photo_allowance(photos: Sequence, *, user, start: int = 0) -> None:
     if not photos:
         return
     if is_new_member(user):
         hours = app_settings.FORUM_NEW_MEMBER_HOURS
         raise ValidationError(
-            {"photos": f"New accounts cannot add photos in their first {hours} h."}
+            {"photos": f"New accounts cannot add photos in their first {hours} hours."}
         )
     limit = app_settings.FORUM_MAX_PHOTOS
     if start + len(photos) > limit:
         raise ValidationError({"photos": f"Add at most {limit} photos."})
+
+
+def _add_photos(thread: Thread, photos: Sequence, *, user, start: int = 0) -> None:
+    if not photos:
+        return
+    _check_photo_allowance(photos, user=user, start=start)
     for position, upload in enumerate(photos, start=start):
         try:
             processed = process_photo(
@@ -528,6 +534,10 @@ def create_thread(
                 errors.setdefault(field, []).extend(messages)
     if category is None:
         errors.setdefault("category", []).append("Choose a category.")
+    try:
+        _check_photo_allowance(photos, user=author)
+    except ValidationError as exc:
+        errors.setdefault("photos", []).extend(exc.message_dict["photos"])
     if errors:
         raise ValidationError(errors)
     _rate("thread", author, ip, app_settings.FORUM_THREAD_RATE)
@@ -1132,6 +1142,7 @@ def _hide(
 def appeal(user, *, thread: Thread | None = None, reply: Reply | None = None, text: str) -> Appeal:
     """The author asks moderators to look again at hidden content (once)."""
     owner, target = _target(thread, reply)
+    target = type(target).objects.get(pk=target.pk)
     if not is_authenticated(user) or target.author_id != user.pk:
         raise PermissionDenied("Only the author can appeal.")
     if target.visibility == Visibility.VISIBLE or target.deleted_at is not None:

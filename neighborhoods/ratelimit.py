@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from django.core.cache import cache
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class RateLimited(Exception):
-    """Raised when an action is over its limit; ``retry_after`` is in seconds."""
+    """Raised when an action is over its limit; ``retry_after`` is in seconds.
+
+    Not frozen: Python sets ``__traceback__`` on exceptions as they pass through context
+    managers, which a frozen dataclass refuses.
+    """
 
     action: str
     retry_after: int
