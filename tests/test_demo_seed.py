@@ -66,12 +66,26 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
     assert active.filter(kind="community", corroborated_at__isnull=False).exists()
     assert Alert.objects.filter(status="retracted").exists()
 
+    from forums import services as forums
+    from forums.models import Reply, Thread
+
+    threads = forums.feed(old_city, sort="hot")
+    assert threads.count() >= 8
+    assert threads.filter(is_pinned=True).exists()
+    assert threads.filter(answer__is_official=True).exists()
+    assert threads.filter(cosigned_by=association).exists()
+    assert any(forums.suggests_escalation(thread) for thread in threads)
+    assert Reply.objects.filter(visibility="pending").exists()  # waits in the moderation queue
+    assert forums.feed(Neighborhood.objects.get(slug="fishtown-lower-kensington")).exists()
+
     counts = (
         Neighborhood.objects.count(),
         Membership.objects.count(),
         Organization.objects.count(),
         NeighborhoodPage.objects.count(),
         Alert.objects.count(),
+        Thread.objects.count(),
+        Reply.objects.count(),
     )
     old_city.description = "Edited by a demo visitor."
     old_city.save()
@@ -82,6 +96,8 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
         Organization.objects.count(),
         NeighborhoodPage.objects.count(),
         Alert.objects.count(),
+        Thread.objects.count(),
+        Reply.objects.count(),
     )
     old_city.refresh_from_db()
     assert old_city.description == "Edited by a demo visitor."

@@ -79,6 +79,7 @@ class Command(BaseCommand):
             self.seed_people()
             self.seed_pages()
             self.seed_alerts()
+            self.seed_forums()
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         for line in login_lines():
             self.stdout.write(line)
@@ -286,6 +287,18 @@ class Command(BaseCommand):
             lat=lat - 0.0006,
             lon=lon + 0.0015,
         )
+
+    # Discussions -------------------------------------------------------------------------------
+
+    def seed_forums(self) -> None:
+        from demo.forum_seed import seed_forums
+
+        User = get_user_model()
+        accounts = {
+            key: User.objects.get(email=f"{key}@demo.example")
+            for key in ("staff", "moderator", "organizer", "resident")
+        }
+        seed_forums(**accounts)
 
     # Pages -------------------------------------------------------------------------------------
 
