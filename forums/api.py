@@ -72,7 +72,7 @@ class ThreadSerializer(serializers.Serializer):
     excerpt = serializers.CharField(help_text="The start of the body as plain text.")
     vote_count = serializers.IntegerField(help_text="People who support the thread.")
     reply_count = serializers.IntegerField(help_text="Visible replies.")
-    hot = serializers.FloatField(help_text="The `hot` sort key (see docs/forums.md).")
+    hot = serializers.FloatField(help_text="The `hot` sort key: support decayed by age.")
     lat = serializers.FloatField(allow_null=True)
     lon = serializers.FloatField(allow_null=True)
     is_locked = serializers.BooleanField()
@@ -618,7 +618,7 @@ class ThreadDetailView(ApiView):
         return _detail_response(thread, request)
 
     @extend_schema(
-        summary="Delete a thread (its author, or a moderator with a reason)",
+        summary="Delete a thread (its author, or a moderator); it leaves every list",
         request=ReasonRequestSerializer,
         responses={204: None, **ERRORS},
     )
