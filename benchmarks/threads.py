@@ -143,14 +143,16 @@ def bare_rows(slug: str, page_size: int) -> list[dict]:
 
 def measure(client, url: str, requests: int) -> tuple[float, float, int, int]:
     """(requests per second, median ms, queries per request, bytes) over ``requests`` GETs."""
-    from django.db import connection
+    from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     response = client.get(url)  # warm-up (templates, prepared statements)
     if response.status_code != 200:
         raise SystemExit(f"{url} answered {response.status_code}")
-    with CaptureQueriesContext(connection) as queries:
+    reset_queries()  # each request resets the log, so start the capture from an empty one
+    with CaptureQueriesContext(connection) as captured:
         client.get(url)
+    queries = len(captured.captured_queries)  # now: later requests reset the log again
     timings = []
     start = time.perf_counter()
     for _ in range(requests):
@@ -161,7 +163,7 @@ def measure(client, url: str, requests: int) -> tuple[float, float, int, int]:
     return (
         requests / elapsed,
         statistics.median(timings) * 1000,
-        len(queries.captured_queries),
+        queries,
         len(response.content),
     )
 
