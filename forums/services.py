@@ -419,6 +419,13 @@ def _touch(thread_id: int, now: datetime | None = None) -> None:
     Thread.objects.filter(pk=thread_id).update(**fields)
 
 
+def _reindex(thread: Thread) -> None:
+    """Tags are saved after the thread, so index it again once they are there."""
+    from wagtail.search.index import insert_or_update_object
+
+    insert_or_update_object(thread)
+
+
 # Threads ------------------------------------------------------------------------------------
 
 
@@ -567,6 +574,7 @@ def create_thread(
         thread.save()
         if cleaned["tags"]:
             thread.tags.set(cleaned["tags"])
+            _reindex(thread)
         _add_photos(thread, photos, user=author)
         Follow.objects.create(user=author, thread=thread)
         _publish_thread(thread, "thread.created")
@@ -620,6 +628,7 @@ def edit_thread(
         thread.save()
         if new_tags is not None:
             thread.tags.set(new_tags, clear=True)
+            _reindex(thread)
         if text_changed and user.pk != thread.author_id:
             _log(user, "edit", thread.neighborhood, thread=thread, subject=thread.author)
         _publish_thread(thread, "thread.updated")
@@ -1400,6 +1409,7 @@ def merge_threads(duplicate: Thread, original: Thread, *, actor, reason: str) ->
         Thread.objects.filter(pk=original.pk).update(vote_count=exact_votes)
         _touch(original.pk, max(original.last_activity_at, duplicate.last_activity_at))
         original.tags.add(*duplicate.tags.names())
+        _reindex(original)
         _log(
             actor,
             "merge",
