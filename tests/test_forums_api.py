@@ -432,7 +432,7 @@ class TestCreate:
     ):
         settings.MEDIA_ROOT = tmp_path
         lat, lon = inside(place)
-        payload = new_thread_payload(place, lat="", lon="", tags="lights")
+        payload = new_thread_payload(place, lat="", lon="", tags=["lights", "safety"])
         payload["photos"] = [jpeg(gps=(lat, lon)), jpeg()]
         client = api_as(author)
 
@@ -441,6 +441,7 @@ class TestCreate:
         assert response.status_code == 201, response.content
         body = response.json()
         assert body["lat"] is None and len(body["photos"]) == 2
+        assert body["tags"] == ["lights", "safety"]
         assert {"url", "width", "height"} <= set(body["photos"][0])
         offers = body["viewer"]["photo_locations"]
         assert [o["photo_id"] for o in offers] == [body["photos"][0]["id"]]
