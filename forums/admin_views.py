@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import django_filters
 from django import forms
@@ -40,6 +41,8 @@ from django.views import View
 from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
+from wagtail.admin.paginator import WagtailPaginator
+from wagtail.admin.ui.components import Component
 from wagtail.admin.utils import get_valid_next_url_from_request
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports.base import ReportView
@@ -63,6 +66,8 @@ from .models import Appeal, Flag, ModerationAction, Reply, Suspension, Thread, V
 LOG_NAMESPACE = "forum_moderation_log"
 SUSPENSIONS_NAMESPACE = "forum_suspensions"
 MODERATOR_ROLES = (Membership.Role.MODERATOR, Membership.Role.ORGANIZER)
+# A neighborhood's boundary can be large; lists and menus need its name only.
+HEAVY_NEIGHBORHOOD_FIELDS = ("boundary", "source_properties", "description")
 
 ACTION_LABELS = {
     "approve": "Approved",
@@ -100,7 +105,7 @@ def _moderated_ids(user) -> QuerySet:
 
 def moderated_neighborhoods(user) -> QuerySet[Neighborhood]:
     """The neighborhoods ``user`` moderates (every one for city staff), by name."""
-    neighborhoods = Neighborhood.objects.order_by("name")
+    neighborhoods = Neighborhood.objects.defer(*HEAVY_NEIGHBORHOOD_FIELDS).order_by("name")
     if is_city_staff(user):
         return neighborhoods
     if not is_authenticated(user):
@@ -222,6 +227,11 @@ class QueueItem:
         return self.target.get_absolute_url()
 
 
+def _light(queryset: QuerySet, neighborhood_path: str) -> QuerySet:
+    """``queryset`` without the heavy fields of the neighborhood it selects at ``neighborhood_path``."""
+    return queryset.defer(*(f"{neighborhood_path}__{name}" for name in HEAVY_NEIGHBORHOOD_FIELDS))
+
+
 def _key(row: Flag | Appeal) -> tuple[str, int]:
     return ("reply", row.reply_id) if row.reply_id else ("thread", row.thread_id)
 
@@ -232,13 +242,13 @@ def queue_items(user, keys: Iterable[tuple[str, int]]) -> list[QueueItem]:
     keys = list(keys)
     thread_ids = [pk for kind, pk in keys if kind == "thread"]
     reply_ids = [pk for kind, pk in keys if kind == "reply"]
+    threads = Thread.objects.select_related(
+        "neighborhood", "category", "author__engagement_profile"
+    )
+    replies = Reply.objects.select_related("thread__neighborhood", "author__engagement_profile")
     found = {
-        "thread": Thread.objects.select_related(
-            "neighborhood", "category", "author__engagement_profile"
-        ).in_bulk(thread_ids),
-        "reply": Reply.objects.select_related(
-            "thread__neighborhood", "author__engagement_profile"
-        ).in_bulk(reply_ids),
+        "thread": _light(threads, "neighborhood").in_bulk(thread_ids),
+        "reply": _light(replies, "thread__neighborhood").in_bulk(reply_ids),
     }
     targets = Q(thread_id__in=thread_ids, reply__isnull=True) | Q(reply_id__in=reply_ids)
     flags: dict[tuple[str, int], list[Flag]] = defaultdict(list)
@@ -279,6 +289,35 @@ def _pending_appeals(model: type[Thread] | type[Reply]) -> QuerySet[Appeal]:
     if model is Thread:
         return appeals.filter(thread=OuterRef("pk"), reply__isnull=True)
     return appeals.filter(reply=OuterRef("pk"))
+
+
+def queued_posts(user, *, narrow: Callable[[QuerySet], QuerySet] = lambda posts: posts) -> QuerySet:
+    """Keys (``id``, ``kind``, ``latest``) of the threads and replies awaiting ``user``'s review:
+    open flags (:func:`forums.services.moderation_queue`) or an undecided appeal, the most recently
+    flagged or appealed first. ``narrow`` filters each model's posts (the queue's filters)."""
+
+    def posts(model: type[Thread] | type[Reply]) -> QuerySet:
+        flags, appeals = _open_flags(user, model), _pending_appeals(model)
+        queued = model.objects.filter(
+            Exists(flags) | (Exists(appeals) & Q(deleted_at__isnull=True))
+        )
+        queued = narrow(in_moderated(queued, user, _neighborhood_path(model)))
+        flagged_at = Subquery(flags.order_by("-created_at").values("created_at")[:1])
+        appealed_at = Subquery(appeals.values("created_at")[:1])
+        return (
+            queued.annotate(
+                kind=Value(model._meta.model_name, output_field=CharField()),
+                latest=Greatest(
+                    Coalesce(flagged_at, appealed_at),
+                    Coalesce(appealed_at, flagged_at),
+                    output_field=DateTimeField(),
+                ),
+            )
+            .values("id", "kind", "latest")
+            .order_by()
+        )
+
+    return posts(Thread).union(posts(Reply), all=True).order_by("-latest", "-id")
 
 
 class QueueFilterSet(WagtailFilterSet):
@@ -336,6 +375,25 @@ class ModerationReportView(ModerationAccessMixin, ReportView):
         return context
 
 
+class QueuePanel(Component):
+    """On the admin dashboard of those who moderate: how many posts await their review."""
+
+    name = "forum_moderation_queue"
+    template_name = "forums/admin/home_panel.html"
+    order = 90
+
+    def get_context_data(self, parent_context: Mapping[str, Any]) -> dict:
+        return {
+            "count": queued_posts(parent_context["request"].user).count(),
+            "url": reverse(f"{QUEUE_NAMESPACE}:queue"),
+        }
+
+
+class PostPaginator(WagtailPaginator):
+    verbose_name = "post"
+    verbose_name_plural = "posts"
+
+
 class QueueView(ModerationReportView):
     """Posts with open flags or an undecided appeal, most recently flagged or appealed first."""
 
@@ -347,34 +405,11 @@ class QueueView(ModerationReportView):
     index_results_url_name = f"{QUEUE_NAMESPACE}:queue_results"
     filterset_class = QueueFilterSet
     verbose_name_plural = "flagged or appealed posts"
+    paginator_class = PostPaginator
     paginate_by = 20
 
     def get_filtered_queryset(self) -> QuerySet:
-        threads, replies = self._side(Thread), self._side(Reply)
-        return threads.union(replies, all=True).order_by("-latest", "-id")
-
-    def _side(self, model: type[Thread] | type[Reply]) -> QuerySet:
-        """``id``, ``kind`` and ``latest`` (last flag or appeal) of one model's queued posts."""
-        user = self.request.user
-        flags, appeals = _open_flags(user, model), _pending_appeals(model)
-        queued = model.objects.filter(
-            Exists(flags) | (Exists(appeals) & Q(deleted_at__isnull=True))
-        )
-        queued = self.filter_queryset(in_moderated(queued, user, _neighborhood_path(model)))
-        flagged_at = Subquery(flags.order_by("-created_at").values("created_at")[:1])
-        appealed_at = Subquery(appeals.values("created_at")[:1])
-        return (
-            queued.annotate(
-                kind=Value(model._meta.model_name, output_field=CharField()),
-                latest=Greatest(
-                    Coalesce(flagged_at, appealed_at),
-                    Coalesce(appealed_at, flagged_at),
-                    output_field=DateTimeField(),
-                ),
-            )
-            .values("id", "kind", "latest")
-            .order_by()
-        )
+        return queued_posts(self.request.user, narrow=self.filter_queryset)
 
     def decorate_paginated_queryset(self, object_list) -> list[QueueItem]:
         return queue_items(self.request.user, [(row["kind"], row["id"]) for row in object_list])
@@ -431,7 +466,8 @@ class ItemView(ItemMixin, WagtailAdminTemplateMixin, TemplateView):
         thread = self.item.thread
         if self.kind == "thread" and thread.deleted_at is None and not thread.merged_into_id:
             others = moderated_neighborhoods(self.request.user).exclude(pk=thread.neighborhood_id)
-            found["move"] = MoveForm(data("move"), neighborhoods=others, prefix="move")
+            if others.exists():
+                found["move"] = MoveForm(data("move"), neighborhoods=others, prefix="move")
             found["merge"] = MergeForm(data("merge"), prefix="merge")
         if self.author is not None and not is_city_staff(self.author):
             found["suspend"] = SuspendForm(data("suspend"), prefix="suspend")
@@ -658,7 +694,7 @@ class LogView(ModerationReportView):
             "thread",
             "reply",
         )
-        return self.filter_queryset(log).order_by("-created_at", "-id")
+        return self.filter_queryset(_light(log, "neighborhood")).order_by("-created_at", "-id")
 
     def decorate_paginated_queryset(self, object_list) -> list[ModerationAction]:
         entries = [_describe(entry) for entry in object_list]
@@ -687,9 +723,10 @@ class SuspensionFilterSet(WagtailFilterSet):
 
 
 def _current_suspensions(user) -> QuerySet[Suspension]:
-    return in_moderated(
+    suspensions = in_moderated(
         Suspension.objects.filter(until__gt=timezone.now()), user, "neighborhood"
     ).select_related("user__engagement_profile", "neighborhood", "by__engagement_profile")
+    return _light(suspensions, "neighborhood")
 
 
 class SuspensionsView(ModerationReportView):

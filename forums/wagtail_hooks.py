@@ -139,3 +139,9 @@ class ModerationViewSetGroup(ViewSetGroup):
 @hooks.register("register_admin_viewset")
 def register_moderation_viewsets() -> ViewSetGroup:
     return ModerationViewSetGroup()
+
+
+@hooks.register("construct_homepage_panels")
+def add_moderation_panel(request: HttpRequest, panels: list) -> None:
+    if admin_views.can_use_moderation(request):
+        panels.append(admin_views.QueuePanel())
