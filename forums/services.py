@@ -40,6 +40,7 @@ from neighborhoods.permissions import (
 from neighborhoods.ratelimit import check_rate
 from neighborhoods.text import plain_text, render_markdown
 
+from . import hooks
 from .conf import app_settings
 from .models import (
     Appeal,
@@ -818,6 +819,8 @@ def vote(user, *, thread: Thread | None = None, reply: Reply | None = None, ip: 
             )[0]
         count = _apply_vote_delta(thread, reply, +1)
         _publish_counts(thread.pk, thread.neighborhood.slug, reply_id=reply.pk if reply else None)
+        if reply is None:
+            hooks.support_changed(thread)
     return count
 
 
@@ -839,6 +842,8 @@ def unvote(user, *, thread: Thread | None = None, reply: Reply | None = None, ip
             )[0]
         count = _apply_vote_delta(thread, reply, -1)
         _publish_counts(thread.pk, thread.neighborhood.slug, reply_id=reply.pk if reply else None)
+        if reply is None:
+            hooks.support_changed(thread)
     return count
 
 
@@ -1434,6 +1439,8 @@ def merge_threads(duplicate: Thread, original: Thread, *, actor, reason: str) ->
             ]
         )
         _publish_thread(original, "thread.updated")
+        hooks.support_changed(original)
+        hooks.support_changed(duplicate)
         original.refresh_from_db()
     return original
 
