@@ -44,6 +44,7 @@ from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.paginator import WagtailPaginator
 from wagtail.admin.ui.components import Component
 from wagtail.admin.utils import get_valid_next_url_from_request
+from wagtail.admin.views.generic import DeleteView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports.base import ReportView
 from wagtail.admin.widgets import BooleanRadioSelect
@@ -775,3 +776,29 @@ class LiftSuspensionView(ModerationAccessMixin, View):
         return redirect(
             get_valid_next_url_from_request(request) or reverse(f"{SUSPENSIONS_NAMESPACE}:index")
         )
+
+
+# Forum categories -----------------------------------------------------------------------------
+
+
+class ForumCategoryDeleteView(DeleteView):
+    """A category that holds threads stays (threads need one): say so instead of failing."""
+
+    @cached_property
+    def thread_count(self) -> int:
+        return self.object.threads.count()
+
+    @property
+    def confirmation_message(self) -> str:
+        if self.thread_count:
+            return (
+                f"{self.thread_count} thread{'s are' if self.thread_count != 1 else ' is'} in "
+                f"this category, so it cannot be deleted. Rename it instead."
+            )
+        return super().confirmation_message
+
+    def form_valid(self, form) -> HttpResponse:
+        if self.thread_count:
+            messages.error(self.request, self.confirmation_message)
+            return redirect(self.get_success_url())
+        return super().form_valid(form)

@@ -117,6 +117,7 @@ class SuspensionViewSet(ModerationScreen):
 class ForumCategoryViewSet(ModelViewSet):
     model = ForumCategory
     icon = "tag"
+    delete_view_class = admin_views.ForumCategoryDeleteView
     menu_label = "Forum categories"
     form_fields = ["name", "slug", "description", "sort_order"]
     list_display = ["name", "slug", "description", "sort_order"]

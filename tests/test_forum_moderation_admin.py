@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -246,6 +247,31 @@ def test_hiding_a_reply_from_the_queue(client, moderator, place_a):
     assert "Buy followers" not in client.get(QUEUE).content.decode()
 
 
+def test_approving_an_appealed_post_upholds_the_appeal_and_empties_the_queue(
+    client, moderator, place_a
+):
+    answer = reply(thread(place_a), body="The council meets on Tuesday.")
+    services.moderate(moderator, "hide", reply=answer, reason="Looked like spam")
+    services.appeal(answer.author, reply=answer, text="It is the real meeting date.")
+    signed_in(client, moderator)
+    assert "It is the real meeting date." in client.get(QUEUE).content.decode()
+    act(client, answer, "decide", action="approve", next_url=QUEUE)
+    appeal = Appeal.objects.get(reply=answer)
+    assert appeal.upheld is True and appeal.decided_at is not None
+    answer.refresh_from_db()
+    assert answer.visibility == Visibility.VISIBLE
+    assert "The council meets" not in client.get(QUEUE).content.decode()
+
+
+def test_actions_need_the_csrf_token(moderator, place_a):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(moderator)
+    post = thread(place_a)
+    assert act(browser, post, "decide", action="lock", reason="Heated").status_code == 403
+    post.refresh_from_db()
+    assert not post.is_locked
+
+
 @pytest.mark.parametrize("action", ["hide", "delete", "lock"])
 def test_a_reason_is_required(client, moderator, place_a, action):
     post = thread(place_a)
@@ -432,6 +458,17 @@ def test_city_staff_edit_forum_categories_and_moderators_do_not(client, staff, m
     assert (category.name, category.sort_order) == ("Roads, kerbs and sidewalks", 5)
     assert "Roads, kerbs and sidewalks" in client.get("/admin/forum-categories/").content.decode()
     assert ForumCategory.objects.filter(slug="streets").count() == 1
+
+
+def test_a_category_holding_threads_is_not_deleted(client, staff, place_a):
+    used = thread(place_a).category
+    spare = ForumCategory.objects.create(slug="spare", name="Spare")
+    signed_in(client, staff)
+    confirm = client.get(f"/admin/forum-categories/delete/{used.pk}/").content.decode()
+    assert "1 thread is in this category, so it cannot be deleted." in confirm
+    assert client.post(f"/admin/forum-categories/delete/{used.pk}/").status_code == 302
+    assert client.post(f"/admin/forum-categories/delete/{spare.pk}/").status_code == 302
+    assert set(ForumCategory.objects.filter(slug__in=["spare", used.slug])) == {used}
 
 
 # Query counts ---------------------------------------------------------------------------------
