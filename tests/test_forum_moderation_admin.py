@@ -4,8 +4,10 @@ the services, into the log), suspensions, history, categories, and constant quer
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -178,15 +180,21 @@ def test_queue_filters_by_neighborhood_reason_hidden_and_appeal(client, staff, p
     assert "I was quoting someone." in client.get(QUEUE, {"appealed": "true"}).content.decode()
 
 
-def test_queue_pages_newest_first(client, staff, place_a):
-    titles = [f"Thread number {n:02d}" for n in range(22)]
-    for title in titles:
-        flag_by(thread(place_a, title=title))
+def test_queue_pages_by_latest_flag(client, staff, place_a):
+    author, flagger, category = forum_member(place_a), VerifiedUserFactory(), forum_category()
+    start = timezone.now() - timedelta(hours=1)
+    for n in range(21):
+        post = Thread.objects.create(
+            neighborhood=place_a, author=author, category=category, title=f"Thread {n:02d}"
+        )
+        # Flagged in reverse order of creation: the oldest thread was flagged last.
+        Flag.objects.create(
+            user=flagger, thread=post, reason="spam", created_at=start - timedelta(minutes=n)
+        )
     signed_in(client, staff)
     first, second = client.get(QUEUE).content.decode(), client.get(QUEUE, {"p": 2}).content.decode()
-    assert first.index("Thread number 21") < first.index("Thread number 20")
-    assert "Thread number 02" in first and "Thread number 01" not in first
-    assert "Thread number 01" in second and "Thread number 00" in second
+    assert first.index("Thread 00") < first.index("Thread 01") < first.index("Thread 19")
+    assert "Thread 20" not in first and "Thread 20" in second
 
 
 # Actions --------------------------------------------------------------------------------------
@@ -499,8 +507,11 @@ def _flagged_posts(neighborhood, count: int, flagger, author, category) -> None:
 
 
 def _log_rows(neighborhood, count: int, category) -> None:
+    """``count`` log entries by as many people about as many others (fast, no services)."""
+    User = get_user_model()
     for n in range(count):
-        actor, subject = forum_member(neighborhood), forum_member(neighborhood)
+        actor = User.objects.create(username=f"actor{neighborhood.pk}-{n}-{count}")
+        subject = User.objects.create(username=f"subject{neighborhood.pk}-{n}-{count}")
         post = Thread.objects.create(
             neighborhood=neighborhood, author=subject, category=category, title=f"T{n}", body="B"
         )
