@@ -41,4 +41,5 @@ urlpatterns = [
     path("", include("neighborhoods.urls")),
     path("", include("alerts.urls")),
     path("", include("forums.urls")),
+    path("", include("engagement.case_urls")),
 ]

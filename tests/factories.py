@@ -7,6 +7,8 @@ tests that do not care where a neighborhood is never see overlaps.
 
 from __future__ import annotations
 
+import itertools
+
 import factory
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
@@ -308,3 +310,33 @@ def reply(thread, *, author=None, **kwargs):
     author = author or forum_member(thread.neighborhood)
     kwargs.setdefault("body", "Same here, it is dangerous at night.")
     return create_reply(thread, author=author, **kwargs)
+
+
+_type_codes = itertools.count(1)
+
+
+def service_type(code: str = "pothole", *, department=None, questions=(), **kwargs):
+    """An active service type; ``questions`` are dicts of ServiceQuestion fields."""
+    from engagement.models import ServiceQuestion, ServiceType
+
+    department = department or DepartmentFactory(name="Streets Department")
+    kwargs.setdefault("name", code.replace("-", " ").capitalize())
+    kwargs.setdefault("sla_working_days", 3)
+    kind = ServiceType.objects.create(code=code, department=department, **kwargs)
+    for order, question in enumerate(questions):
+        ServiceQuestion.objects.create(service_type=kind, sort_order=order, **question)
+    return kind
+
+
+def case(neighborhood: Neighborhood | None = None, *, kind=None, reporter=None, **kwargs):
+    """A case filed on the web by a verified member, pinned inside the neighborhood."""
+    from engagement.services import file_case
+
+    neighborhood = neighborhood or NeighborhoodFactory()
+    reporter = reporter or forum_member(neighborhood)
+    kind = kind or service_type(f"type-{next(_type_codes)}")
+    lat, lon = inside(neighborhood)
+    kwargs.setdefault("lat", lat)
+    kwargs.setdefault("lon", lon)
+    kwargs.setdefault("description", "A deep pothole in the bike lane.")
+    return file_case(service_type=kind, reporter=reporter, **kwargs).case
