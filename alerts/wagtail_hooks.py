@@ -7,24 +7,30 @@ was sent to whom.
 
 from __future__ import annotations
 
+from django.db.models import Q
 from wagtail import hooks
 from wagtail.admin.viewsets.base import ViewSetGroup
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permission_policies.base import ModelPermissionPolicy
 from wagtail.permissions import register_permission_policy
 
+from neighborhoods.permissions import is_city_staff
+
 from .models import Alert, AlertCategory, Delivery, RecordedMessage
 
 
 class ReadOnlyPolicy(ModelPermissionPolicy):
-    """Anyone who may use the admin may look; nobody adds, edits or deletes here."""
+    """City staff (and people given the model's view permission) may look; nobody adds, edits
+    or deletes here. Deliveries name their recipients, so admin access alone is not enough:
+    volunteer moderators get into the admin for the moderation queue only."""
 
     def user_has_permission(self, user, action: str) -> bool:
         if action in ("add", "change", "delete", "lock", "unlock", "publish"):
             return False
-        return bool(
-            user.is_active and (user.is_superuser or user.has_perm("wagtailadmin.access_admin"))
-        )
+        if not (user.is_active and user.has_perm("wagtailadmin.access_admin")):
+            return bool(user.is_active and user.is_superuser)
+        codename = f"{self.model._meta.app_label}.view_{self.model._meta.model_name}"
+        return is_city_staff(user) or user.has_perm(codename)
 
     def user_has_any_permission(self, user, actions) -> bool:
         return any(self.user_has_permission(user, action) for action in actions)
@@ -34,7 +40,9 @@ class ReadOnlyPolicy(ModelPermissionPolicy):
 
         if not set(actions) - {"add", "change", "delete", "lock", "unlock", "publish"}:
             return get_user_model().objects.none()
-        return get_user_model().objects.filter(is_active=True)
+        return get_user_model().objects.filter(
+            Q(is_superuser=True) | Q(city_staff__isnull=False), is_active=True
+        )
 
     def user_has_permission_for_instance(self, user, action: str, instance) -> bool:
         return self.user_has_permission(user, action)

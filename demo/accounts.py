@@ -10,7 +10,7 @@ DEFAULT_PASSWORD = "neighbors-demo-2026"
 ACCOUNTS: list[tuple[str, str]] = [
     ("resident@demo.example", "verified resident of Old City"),
     ("organizer@demo.example", "organizer of Old City, admin of the Old City civic association"),
-    ("moderator@demo.example", "moderator of Old City"),
+    ("moderator@demo.example", "moderator of Old City (moderation queue: /admin/moderation/)"),
     ("orgmember@demo.example", "member of the Old City civic association"),
     ("staff@demo.example", "city staff, Streets Department"),
     ("editor@demo.example", "editor in the Wagtail admin (/admin/)"),

@@ -53,3 +53,19 @@ def test_editors_manage_alert_categories(admin_client):
 @pytest.mark.parametrize("url", ["/admin/deliveries/", "/admin/recorded-messages/"])
 def test_admin_shows_what_was_sent(admin_client, url):
     assert admin_client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/alerts/", "/admin/deliveries/", "/admin/recorded-messages/"]
+)
+def test_admin_access_alone_does_not_show_who_was_sent_what(client, url):
+    """A volunteer moderator let into the admin for the queue sees no recipients; staff do."""
+    from tests.factories import CityStaffFactory, MembershipFactory, UserFactory
+
+    moderator = UserFactory(permissions=["wagtailadmin.access_admin"])
+    MembershipFactory(user=moderator, role="moderator")
+    client.force_login(moderator)
+    assert client.get(url).status_code in (302, 403)
+    staff = CityStaffFactory(user=UserFactory(permissions=["wagtailadmin.access_admin"])).user
+    client.force_login(staff)
+    assert client.get(url).status_code == 200

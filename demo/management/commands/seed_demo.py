@@ -152,6 +152,9 @@ class Command(BaseCommand):
                 membership.save(update_fields=["role"])
             if not membership.is_verified:
                 services.verify_resident(actor=staff, membership=membership)
+            if role in (Membership.Role.ORGANIZER, Membership.Role.MODERATOR):
+                # Into the admin for the moderation queue only (it shows their neighborhoods).
+                self.grant(person, "Neighborhood moderators", [], admin=True)
 
         orgmember = self.user("orgmember@demo.example", first_name="Omar")
         organizer = get_user_model().objects.get(email="organizer@demo.example")
