@@ -586,8 +586,10 @@ def file_case(
                 updated_at=now,
                 expected_at=expected_at(service_type, now),
             )
+            # The description was checked above (Open311 clients may leave it out).
             case.full_clean(
-                exclude=["tracking_number", "answers", "department"], validate_constraints=False
+                exclude=["tracking_number", "answers", "department", "description"],
+                validate_constraints=False,
             )
             case.save()
             if thread is not None:
