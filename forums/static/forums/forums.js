@@ -179,9 +179,28 @@
       quoteLink.appendChild(el("span", "visually-hidden", " this reply by " + reply.author));
       actions.appendChild(quoteLink);
     }
+    var flag = flagForm(base + "replies/" + reply.id + "/flag/", reply.id);
+    if (flag) actions.appendChild(flag);
     article.appendChild(actions);
     li.appendChild(article);
     return li;
+  }
+
+  /* The page's flag form (a <template>), for a reply that arrived live. */
+  function flagForm(action, id) {
+    var template = page.querySelector("template[data-flag-template]");
+    if (!template || !template.content) return null;
+    var copy = template.content.firstElementChild.cloneNode(true);
+    copy.querySelector("form").action = action;
+    var named = copy.querySelectorAll("[id], label[for]");
+    for (var i = 0; i < named.length; i++) {
+      if (named[i].id) named[i].id = named[i].id.replace(/-new$/, "-" + id);
+      var target = named[i].getAttribute("for");
+      if (target) named[i].setAttribute("for", target.replace(/-new$/, "-" + id));
+    }
+    var token = copy.querySelector("input[name=csrfmiddlewaretoken]");
+    if (token) token.value = csrfToken();
+    return copy;
   }
 
   function onThreadEvent(message) {
