@@ -11,8 +11,12 @@ ACCOUNTS: list[tuple[str, str]] = [
     ("resident@demo.example", "verified resident of Old City"),
     ("organizer@demo.example", "organizer of Old City, admin of the Old City civic association"),
     ("moderator@demo.example", "moderator of Old City (moderation queue: /admin/moderation/)"),
-    ("orgmember@demo.example", "member of the Old City civic association"),
+    (
+        "orgmember@demo.example",
+        "member and neighborhood liaison of the Old City civic association",
+    ),
     ("staff@demo.example", "city staff, Streets Department"),
+    ("supervisor@demo.example", "311 supervisor: every department's cases and metrics"),
     ("editor@demo.example", "editor in the Wagtail admin (/admin/)"),
 ]
 

@@ -1599,7 +1599,7 @@ def similar_threads(
         .filter(neighborhood=neighborhood, is_locked=False)
         .filter(query)
         .exclude(pk=exclude)
-        .select_related("neighborhood", "category")
+        .select_related("neighborhood", "category", "author__engagement_profile")
         .order_by("-last_activity_at")[:300]
     )
     reach = app_settings.FORUM_SIMILAR_DISTANCE_M

@@ -78,6 +78,18 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
     assert Reply.objects.filter(visibility="pending").exists()  # waits in the moderation queue
     assert forums.feed(Neighborhood.objects.get(slug="fishtown-lower-kensington")).exists()
 
+    from engagement.models import Case, ServiceType
+
+    assert ServiceType.objects.filter(questions__isnull=False).distinct().count() == 10
+    statuses = set(Case.objects.values_list("status", flat=True))
+    assert statuses == {"open", "acknowledged", "in_progress", "scheduled", "closed"}
+    assert {"web", "phone", "liaison", "open311"} <= set(
+        Case.objects.values_list("channel", flat=True)
+    )
+    assert Case.objects.filter(thread__isnull=False).exists()
+    assert Case.objects.values("neighborhood").distinct().count() >= 4
+    assert Case.objects.filter(contested_count__gt=0).exists()
+
     counts = (
         Neighborhood.objects.count(),
         Membership.objects.count(),
@@ -86,6 +98,7 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
         Alert.objects.count(),
         Thread.objects.count(),
         Reply.objects.count(),
+        Case.objects.count(),
     )
     old_city.description = "Edited by a demo visitor."
     old_city.save()
@@ -98,6 +111,7 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
         Alert.objects.count(),
         Thread.objects.count(),
         Reply.objects.count(),
+        Case.objects.count(),
     )
     old_city.refresh_from_db()
     assert old_city.description == "Edited by a demo visitor."

@@ -37,7 +37,7 @@ NEIGHBORHOOD_PAGES = [
     "Old City",
     "Fishtown - Lower Kensington",
     "Point Breeze",
-    "Germantown - Morton",
+    "Germantown, Morton",
 ]
 
 ALERT_NEIGHBORHOODS = [
@@ -80,6 +80,7 @@ class Command(BaseCommand):
             self.seed_pages()
             self.seed_alerts()
             self.seed_forums()
+            self.seed_cases()
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         for line in login_lines():
             self.stdout.write(line)
@@ -302,6 +303,29 @@ class Command(BaseCommand):
             for key in ("staff", "moderator", "organizer", "resident")
         }
         seed_forums(**accounts)
+
+    # 311 ---------------------------------------------------------------------------------------
+
+    def seed_cases(self) -> None:
+        from demo import case_seed
+
+        User = get_user_model()
+        case_seed.seed_catalogue()
+        staff = User.objects.get(email="staff@demo.example")
+        people = case_seed.seed_staff(self.user, staff)
+        for person in User.objects.filter(city_staff__isnull=False):
+            self.grant(person, "City staff", ["neighborhood", "organization"], admin=True)
+        liaison = User.objects.get(email="orgmember@demo.example")
+        association = Organization.objects.get(slug="old-city-civic-association")
+        case_seed.designate_liaison(liaison, association)
+        case_seed.seed_cases(
+            staff=staff,
+            supervisor=people["supervisor"],
+            resident=User.objects.get(email="resident@demo.example"),
+            organizer=User.objects.get(email="organizer@demo.example"),
+            moderator=User.objects.get(email="moderator@demo.example"),
+            liaison=liaison,
+        )
 
     # Pages -------------------------------------------------------------------------------------
 
