@@ -33,6 +33,7 @@ api_patterns = [
     path("", include("neighborhoods.api_urls")),
     path("", include("alerts.api_urls")),
     path("", include("forums.api_urls")),
+    path("", include("engagement.api_urls")),
     path("<path:rest>", api_not_found),
 ]
 
