@@ -542,7 +542,17 @@ class TestSchema:
         assert {p["name"] for p in parameters if p.get("required")} == {"lat", "lon"}
 
     def test_lists_only_the_plugins_api(self, schema):
-        assert sorted(schema["paths"]) == sorted(API_PATHS)
+        """Wagtail's own DRF views stay out; every app's endpoints are in (they test their own)."""
+        assert all(path.startswith("/api/v1/") for path in schema["paths"])
+        assert {path.split("/")[3] for path in schema["paths"]} >= {
+            "alerts",
+            "auth",
+            "me",
+            "neighborhoods",
+            "notifications",
+            "organizations",
+            "threads",
+        }
 
     def test_is_yaml_by_default(self, api):
         response = api.get("/api/v1/schema/")
