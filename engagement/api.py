@@ -9,7 +9,6 @@ the case, and a ``viewer`` block about the caller); the rules themselves live in
 from __future__ import annotations
 
 import json
-import math
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,6 +28,7 @@ from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
 from alerts.api import TRUE_VALUES, ApiPagination
+from forums.api import ERRORS, LIMITED
 from forums.models import Thread
 from forums.services import can_read_thread
 from neighborhoods.apibase import ApiError, ApiView, AuthenticatedApiView
@@ -533,14 +533,12 @@ def _near(value: str) -> tuple[float, float, float]:
         try:
             radius = float(parts[2])
         except ValueError:
-            radius = math.nan
+            radius = 0.0
         if not 0 < radius <= NEAR_MAX_M:
-            raise ValidationError(f"Give a radius of 1 to {NEAR_MAX_M} metres.")
+            raise ValidationError(f"Give a radius in metres, at most {NEAR_MAX_M}.")
     return lat, lon, radius
 
 
-ERRORS = {400: None, 401: None, 403: None, 404: None}
-LIMITED = {**ERRORS, 429: OpenApiResponse(description="Over a rate limit; see `Retry-After`.")}
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
     str,

@@ -185,21 +185,24 @@ def perform(action: str, client: APIClient, world: World):
     if action == "escalate":
         body = {"service_type": "pothole", "answers": {"size": "small"}}
         return client.post(escalate_url(world.topic), body, format="json")
-    if action == "survey":
-        services.change_status(
-            world.case, user=world.colleague(), status="closed", resolution="fixed"
-        )
-        return client.post(case_url(world.case, "survey"), {"fixed": True, "satisfaction": 4})
-    url, body = {
-        "read": (case_url(world.case), None),
-        "support": (case_url(world.case, "support"), None),
-        "status": (case_url(world.case, "status"), {"status": "acknowledged", "note": "Seen"}),
-        "note": (case_url(world.case, "notes"), {"text": "Crew booked", "public": False}),
-        "assign": (case_url(world.case, "assign"), {"assignee": world.colleague().pk}),
-    }[action]
-    if body is None and action == "read":
-        return client.get(url)
-    return client.post(url, body, format="json")
+    case = world.case
+    if action == "read":
+        return client.get(case_url(case))
+    if action == "support":
+        return client.post(case_url(case, "support"))
+    if action == "status":
+        body = {"status": "acknowledged", "note": "Seen"}
+        return client.post(case_url(case, "status"), body, format="json")
+    if action == "note":
+        body = {"text": "Crew booked", "public": False}
+        return client.post(case_url(case, "notes"), body, format="json")
+    if action == "assign":
+        body = {"assignee": world.colleague().pk}
+        return client.post(case_url(case, "assign"), body, format="json")
+    assert action == "survey"
+    services.change_status(case, user=world.colleague(), status="closed", resolution="fixed")
+    body = {"fixed": True, "satisfaction": 4}
+    return client.post(case_url(case, "survey"), body, format="json")
 
 
 @pytest.mark.parametrize("action", list(ALLOWED))
