@@ -16,6 +16,10 @@ app_settings = AppSettings(
         "OPEN311_FORWARD_MAX_ATTEMPTS": 8,
         "OPEN311_FORWARD_RETRY_SECONDS": 30,
         "OPEN311_POLL_BATCH": 50,
+        # The city's endpoint returns the request already filed for a repeated Idempotency-Key
+        # (or device_id) instead of filing it again: a send whose outcome is unknown may then be
+        # repeated even when the city's request list cannot show whether it arrived.
+        "OPEN311_FORWARD_IDEMPOTENT": False,
         # This site's Open311 server.
         "OPEN311_JURISDICTION": "",
         "OPEN311_CONTACT": "311 — call or use the web site",

@@ -1325,3 +1325,101 @@ def staff_of(case: Case) -> QuerySet:
 
 def forwarding_state(case: Case) -> OutboxMessage | None:
     return OutboxMessage.objects.filter(case=case).first()
+
+
+def record_city_update(
+    case: Case,
+    *,
+    status: str = "",
+    resolution: str = "",
+    note: str = "",
+    at: datetime | None = None,
+    scheduled_for: date | None = None,
+    expected: datetime | None = None,
+    data: Mapping | None = None,
+) -> CaseNote | None:
+    """A change made in the city's own system to a forwarded case (no one here made it).
+
+    ``status`` moves the case (a closed case reopens; closing takes ``resolution``, fixed unless
+    given); ``note`` is shown publicly, as the status change's note or as a note of its own;
+    ``at`` is when the city made the change (kept as the closing or acknowledging time);
+    ``expected`` replaces the expected date quietly. Audited as ``city_update`` with ``data``,
+    announced and notified like a change by staff. Returns the timeline entry, or ``None`` when
+    there was nothing to show.
+    """
+    if status and status not in Status.values:
+        raise ValidationError({"status": "Unknown status."})
+    if resolution and resolution not in Resolution.values:
+        raise ValidationError({"resolution": "Unknown resolution."})
+    note = _CONTROL.sub("", note or "").strip()[:4000]
+    with transaction.atomic():
+        case = _locked(case)
+        now = timezone.now()
+        when = at if at is not None and case.created_at <= at <= now else now
+        previous = case.status
+        moving = bool(status) and status != previous
+        fields: dict = {}
+        if expected is not None and case.expected_at != expected and status != Status.CLOSED:
+            fields["expected_at"] = expected
+        if moving:
+            fields["status"] = status
+            if status == Status.CLOSED:
+                fields.update(
+                    resolution=resolution or Resolution.FIXED,
+                    resolution_note=note,
+                    duplicate_of=None,
+                    responsible_party="",
+                    closed_at=when,
+                )
+            elif previous == Status.CLOSED:
+                fields.update(
+                    resolution="",
+                    resolution_note="",
+                    closed_at=None,
+                    reopened_count=F("reopened_count") + 1,
+                )
+                fields.setdefault("expected_at", expected_at(case.service_type, now))
+            if status != Status.OPEN and case.acknowledged_at is None:
+                fields["acknowledged_at"] = when
+            if status == Status.SCHEDULED:
+                fields["scheduled_for"] = scheduled_for or timezone.localdate(when)
+        if not (moving or note):
+            if fields:
+                Case.objects.filter(pk=case.pk).update(**fields)
+            return None
+        fields["updated_at"] = now
+        Case.objects.filter(pk=case.pk).update(**fields)
+        case.refresh_from_db()
+        entry = CaseNote.objects.create(
+            case=case,
+            kind=CaseNote.Kind.STATUS if moving else CaseNote.Kind.NOTE,
+            text=note,
+            is_public=True,
+            status_from=previous if moving else "",
+            status_to=status if moving else "",
+            created_at=now,
+        )
+        _audit(
+            case,
+            None,
+            "city_update",
+            note,
+            status_from=previous if moving else "",
+            status_to=status if moving else "",
+            resolution=case.resolution if moving else "",
+            **dict(data or {}),
+        )
+        _publish(case, "case.updated" if moving else "case.note", entry)
+        if moving:
+            label = case.get_status_display()
+            if status == Status.CLOSED:
+                label = f"Closed: {case.get_resolution_display()}"
+            title = f"Case {case.tracking_number} ({case.service_type.name}): {label}"
+        else:
+            title = f"Update on case {case.tracking_number} ({case.service_type.name})"
+        _notify(
+            case, kind="case_update", title=title, body=note, key=f"case:{case.pk}:note:{entry.pk}"
+        )
+        if moving and status == Status.CLOSED:
+            _invite_survey(case)
+    return entry

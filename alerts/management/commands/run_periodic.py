@@ -7,7 +7,9 @@ Jobs (each enqueued as a background task for the worker):
 * every ``--prune-minutes``: prune the live event log past its retention window;
 * every ``--ingest-minutes``: ingest external alert feeds, when ``alerts.ingest`` provides
   ``alerts.ingest.ingest_alert_feeds``;
-* once a day at ``DIGEST_HOUR`` (local time): the daily e-mail digest.
+* once a day at ``DIGEST_HOUR`` (local time): the daily e-mail digest;
+* the jobs that apps above alerts register with :func:`alerts.periodic.register_periodic_job`
+  (every round, or every so many minutes), while they are enabled.
 
 ``--once`` enqueues every job once (the digest too, unless ``--no-digests``) and exits: use
 it from cron, with ``send_digests`` once a day.
@@ -23,7 +25,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from alerts import tasks
+from alerts import periodic, tasks
 
 logger = logging.getLogger(__name__)
 
@@ -117,4 +119,15 @@ class Command(BaseCommand):
             task = ingest_task()
             if task is not None:
                 self._enqueue("ingest_alerts", task, enqueued)
+        for job in periodic.periodic_jobs():
+            try:
+                if not job.is_enabled():
+                    continue
+                task = job.task()
+            except Exception:
+                logger.exception("Periodic job %s is unusable", job.name)
+                self.stderr.write(f"Could not enqueue {job.name}.")
+                continue
+            if job.minutes == 0 or self._every(job.name, job.minutes, force):
+                self._enqueue(job.name, task, enqueued)
         return enqueued
