@@ -39,6 +39,7 @@ api_patterns = [
 
 urlpatterns = [
     path("api/v1/", include(api_patterns)),
+    path("open311/", include("engagement.open311.urls")),
     path("", include("neighborhoods.urls")),
     path("", include("alerts.urls")),
     path("", include("forums.urls")),
