@@ -171,7 +171,14 @@ class AppealForm(forms.Form):
 class FeedFilterForm(forms.Form):
     sort = forms.ChoiceField(required=False, choices=[(s, SORT_LABELS[s]) for s in SORTS])
     period = forms.ChoiceField(required=False, choices=list(PERIOD_LABELS.items()))
-    tag = forms.SlugField(required=False, max_length=30)
+    tag = forms.SlugField(required=False, max_length=31)
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and data.get("tag", "").startswith("#"):
+            data = data.copy()
+            data["tag"] = data["tag"][1:]
+        super().__init__(data, *args, **kwargs)
+
     category = forms.ModelChoiceField(
         required=False,
         queryset=ForumCategory.objects.all(),
@@ -179,9 +186,13 @@ class FeedFilterForm(forms.Form):
         empty_label="All categories",
     )
 
+    def clean_tag(self) -> str:
+        return self.cleaned_data.get("tag", "").lower()
+
     def choices(self) -> dict:
         """The chosen sort, period, tag and category slug (defaults for anything invalid)."""
-        data = self.cleaned_data if self.is_valid() else {}
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
         category = data.get("category")
         return {
             "sort": data.get("sort") or "hot",

@@ -371,7 +371,7 @@ def thread_new(request: HttpRequest, slug: str) -> HttpResponse:
             "neighborhood": neighborhood,
             "suggestions": suggestions,
             "checked": checked,
-            "max_photos": app_settings.FORUM_MAX_PHOTOS,
+            "photos_dropped": bool(request.FILES) and bool(form.errors),
         },
         status=status,
     )

@@ -155,7 +155,8 @@ def test_feed_sorts_filters_and_paginates(client, settings):
     assert top.index("Older but loved") < top.index("Newest question")
     assert html_of(client.get(feed_url(n, sort="top", period="day"))).count("thread-row") == 2
 
-    tagged = html_of(client.get(feed_url(n, tag="trees")))
+    tagged = html_of(client.get(feed_url(n, tag="%23Trees", sort="new")))
+    assert 'aria-current="page">New<' in tagged
     assert "Older but loved" in tagged and "Middle child" in tagged
     assert "Newest question" not in tagged
     asked = html_of(client.get(feed_url(n, category="general")))
@@ -716,20 +717,31 @@ def test_feed_queries_do_not_grow_with_threads(sort):
     member = f.forum_member(few)
     Membership.objects.create(user=member, neighborhood=many, verified_at=timezone.now())
     category = f.forum_category("streets")
-    _bulk_threads(few, 10, author=member, category=category)
-    _bulk_threads(many, 1000, author=member, category=category)
-    for neighborhood in (few, many):
+    client = signed_in(member)
+    feeds = [feed_url(n, sort=sort, period="all") for n in (few, many)]
+    mine = reverse("forums:mine") + f"?sort={sort}&period=all"
+
+    def fill(neighborhood, count: int) -> None:
+        _bulk_threads(neighborhood, count, author=member, category=category)
         first = Thread.objects.filter(neighborhood=neighborhood).order_by("pk")[0]
         first.tags.add("lighting")
         Vote.objects.create(user=member, thread=first)
-    client = signed_in(member)
-    counts = [
-        _count_queries(client, feed_url(neighborhood, sort=sort, period="all"))
-        for neighborhood in (few, many)
-    ]
-    assert counts[0] == counts[1]
-    mine = [_count_queries(client, reverse("forums:mine")) for _ in range(2)]
-    assert mine[0] == mine[1]
+
+    fill(few, 10)
+    before = [_count_queries(client, url) for url in (feeds[0], mine)]
+    fill(many, 1000)
+    after = [_count_queries(client, url) for url in (feeds[1], mine)]
+    assert before == after
+
+
+def test_neighborhood_page_queries_do_not_grow_with_threads(client):
+    n = f.NeighborhoodFactory()
+    author = f.forum_member(n)
+    category = f.forum_category("streets")
+    _bulk_threads(n, 2, author=author, category=category)
+    few = _count_queries(client, n.get_absolute_url())
+    _bulk_threads(n, 200, author=author, category=category)
+    assert _count_queries(client, n.get_absolute_url()) == few
 
 
 @pytest.mark.parametrize("viewer", ["member", "moderator", "anonymous"])
