@@ -610,6 +610,13 @@ def test_an_unknown_service_is_a_404_and_a_missing_one_a_400(client, place, poth
     assert "service_code: required." in error_descriptions(post(client, **data), "json", 400)
 
 
+def test_a_malformed_email_is_refused_by_name(client, place, pothole, secret):
+    data = filing(place, secret, email="not-an-address")
+    assert error_descriptions(post(client, **data), "json", 400) == [
+        "email: Enter a valid email address."
+    ]
+
+
 def test_a_description_over_4000_characters_is_refused(client, place, pothole, secret):
     data = filing(place, secret, description="x" * 4001)
     assert error_descriptions(post(client, **data), "json", 400) == [
@@ -745,9 +752,7 @@ def test_a_token_leads_to_the_request(client, place, pothole, secret, fmt):
         "service_request_id"
     ]
     case = Case.objects.get(tracking_number=number)
-    response = client.get(f"{BASE}/tokens/{case.token}.{fmt}")
-    assert response.status_code == 200
-    data = from_xml(response) if fmt == "xml" else json.loads(response.content)
+    data = answer(client.get(f"{BASE}/tokens/{case.token}.{fmt}"), fmt, "posted")
     assert data == [{"service_request_id": number, "token": str(case.token)}]
     for token in ("5b0a6a8e-0000-4000-8000-000000000000", "not-a-token"):
         assert error_descriptions(client.get(f"{BASE}/tokens/{token}.{fmt}"), fmt, 404)

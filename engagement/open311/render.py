@@ -178,20 +178,17 @@ def service_definition(service_type: ServiceType, questions: list[ServiceQuestio
 
 
 def status_notes(case: Case) -> str | None:
-    """A closed case's resolution note (or how it was resolved); else its latest public note.
-
-    Reads ``case.latest_public_note``, annotated by the view's queryset.
-    """
+    """A closed case's resolution note (or how it was resolved); else its latest public note."""
     if case.status == Case.Status.CLOSED:
         return case.resolution_note or case.get_resolution_display() or None
-    return getattr(case, "latest_public_note", None) or None
+    return case.latest_public_note or None
 
 
 def service_notice(case: Case) -> str | None:
-    """What will happen next, in a sentence (``case.duplicate_number`` is annotated)."""
+    """What will happen next, in a sentence."""
     if case.status == Case.Status.CLOSED:
         if case.resolution == Case.Resolution.DUPLICATE:
-            original = getattr(case, "duplicate_number", None)
+            original = case.duplicate_number
             return f"Duplicate of {original}." if original else "Closed as a duplicate."
         if case.resolution == Case.Resolution.NOT_CITY and case.responsible_party:
             return f"Not the city's responsibility: {case.responsible_party}."
@@ -200,7 +197,7 @@ def service_notice(case: Case) -> str | None:
         return f"Work is scheduled for {_day(case.scheduled_for)}."
     if case.expected_at:
         expected = timezone.localtime(case.expected_at)
-        return f"{case.department.name} expects to resolve it by {_day(expected)}."
+        return f"{case.agency} expects to resolve it by {_day(expected)}."
     return None
 
 
@@ -242,16 +239,18 @@ def note(entry: CaseNote) -> dict:
 def service_request(case: Case, request: HttpRequest, *, extensions: bool = False) -> dict:
     """A service request record: public facts only, never who reported it or how to reach them.
 
-    ``case`` comes from the view's queryset (annotations and prefetches named above).
+    ``case`` comes from ``views.request_records``, which annotates ``service_code``,
+    ``service_name``, ``agency``, ``latest_public_note``, ``duplicate_number`` (and
+    ``neighborhood_name``) and prefetches ``first_photos`` (and ``public_notes``).
     """
     record = {
         "service_request_id": case.tracking_number,
         "status": open311_status(case.status),
         "status_notes": status_notes(case),
-        "service_name": case.service_type.name,
-        "service_code": case.service_type.code,
+        "service_name": case.service_name,
+        "service_code": case.service_code,
         "description": case.description or None,
-        "agency_responsible": case.department.name,
+        "agency_responsible": case.agency,
         "service_notice": service_notice(case),
         "requested_datetime": w3c(case.created_at),
         "updated_datetime": w3c(case.updated_at),
@@ -266,8 +265,8 @@ def service_request(case: Case, request: HttpRequest, *, extensions: bool = Fals
     if extensions:
         record["extended_attributes"] = {
             "channel": case.channel,
-            "neighborhood": case.neighborhood.name if case.neighborhood_id else None,
-            "duplicate": getattr(case, "duplicate_number", None),
+            "neighborhood": case.neighborhood_name,
+            "duplicate": case.duplicate_number,
             "supporter_count": case.supporter_count,
         }
         record["notes"] = [note(entry) for entry in case.public_notes]

@@ -41,6 +41,25 @@ _ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_.-]+)\](\[\])?$")
 # A "+hh:mm" offset sent unencoded in a query string arrives as " hh:mm".
 _SPACE_OFFSET = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 _TRUE = {"true", "1", "yes"}
+# The columns a service request record is made of (annotations add the related names).
+RECORD_FIELDS = (
+    "tracking_number",
+    "status",
+    "resolution",
+    "resolution_note",
+    "responsible_party",
+    "description",
+    "lat",
+    "lon",
+    "address",
+    "channel",
+    "supporter_count",
+    "created_at",
+    "updated_at",
+    "expected_at",
+    "scheduled_for",
+    "neighborhood_id",
+)
 
 
 class Open311Error(Exception):
@@ -198,9 +217,10 @@ def service_definition(request: HttpRequest, *, fmt: str, code: str) -> HttpResp
 
 
 def request_records(*, extensions: bool = False) -> QuerySet[Case]:
-    """Cases with what a record shows, in a fixed number of queries however many rows:
-    one for the cases (status notes and the original of a duplicate annotated), one for their
-    photos and, with ``extensions``, one for their public timelines."""
+    """Cases with what a record shows, in a fixed number of queries however many rows: one for
+    the cases (with their service, department, latest public note and the original of a
+    duplicate annotated), one for their photos and, with ``extensions``, one for their public
+    timelines. The reporter and contact columns are not even read."""
     latest_note = (
         CaseNote.objects.filter(case=OuterRef("pk"), is_public=True)
         .exclude(kind=CaseNote.Kind.CREATED)
@@ -209,9 +229,11 @@ def request_records(*, extensions: bool = False) -> QuerySet[Case]:
         .values("text")[:1]
     )
     cases = (
-        Case.objects.select_related("service_type", "department")
-        .defer("answers", "contact_name", "contact_email", "contact_phone", "idempotency_key")
+        Case.objects.only(*RECORD_FIELDS)
         .annotate(
+            service_code=F("service_type__code"),
+            service_name=F("service_type__name"),
+            agency=F("department__name"),
             latest_public_note=Subquery(latest_note),
             duplicate_number=F("duplicate_of__tracking_number"),
         )
@@ -225,10 +247,12 @@ def request_records(*, extensions: bool = False) -> QuerySet[Case]:
         .order_by("-created_at", "-id")
     )
     if extensions:
-        cases = cases.select_related("neighborhood").prefetch_related(
+        cases = cases.annotate(neighborhood_name=F("neighborhood__name")).prefetch_related(
             Prefetch(
                 "notes",
-                queryset=CaseNote.objects.filter(is_public=True).order_by("created_at", "id"),
+                queryset=CaseNote.objects.filter(is_public=True)
+                .only("case_id", "kind", "text", "status_to", "created_at")
+                .order_by("created_at", "id"),
                 to_attr="public_notes",
             )
         )
