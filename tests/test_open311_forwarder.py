@@ -176,7 +176,17 @@ def city_database(tmp: Path) -> tuple[str, callable]:
             db.execute(sql)
 
     admin(f'DROP DATABASE IF EXISTS "{name}"')
-    admin(f'CREATE DATABASE "{name}" TEMPLATE "{settings["NAME"]}"')
+    try:
+        admin(f'CREATE DATABASE "{name}" TEMPLATE "{settings["NAME"]}"')
+    except psycopg.errors.ObjectInUse:
+        # Another session still uses the test database: migrate a file of the city's own.
+        path = tmp / "city.sqlite3"
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "ENGAGEMENT_DATA_DIR": str(tmp)}
+        env["DJANGO_SETTINGS_MODULE"] = "demo.settings"
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
+        )
+        return f"sqlite:///{path}", lambda: None
     password = f":{server['password']}" if server["password"] else ""
     url = f"postgres://{server['user']}{password}@{server['host']}:{server['port']}/{name}"
     return url, lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -332,7 +342,7 @@ def at_city(city, kind) -> list[dict]:
 # Against this project's server -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize("fmt", ["json", "xml", ""])
 def test_a_filed_case_reaches_the_city_once_with_its_reference_and_answers(
     forwarding, file, city, fmt
 ):
@@ -558,20 +568,26 @@ def test_the_periodic_sweep_is_registered_only_while_forwarding(forwarding, sett
     assert "forward_cases" in capsys.readouterr().out
 
 
-def test_forward_cases_command_sends_and_polls(forwarding, file, city, capsys):
+def test_forward_cases_command_sends_and_polls(forwarding, file, city, settings, capsys):
     kind = forwarding("json")
-    city.stop()
-    try:
-        case = file(kind)
-    finally:
-        city.start()
-    city.wait()
+    endpoint = settings.ENGAGEMENT["OPEN311_FORWARD_URL"]
+    settings.ENGAGEMENT = {
+        **settings.ENGAGEMENT,
+        "OPEN311_FORWARD_URL": f"http://127.0.0.1:{free_port()}/open311/v2",  # nobody there
+    }
+    case = file(kind)
+    assert outbox(case).state == State.PENDING
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "OPEN311_FORWARD_URL": endpoint}
+    call_command("forward_cases")
+    assert "Outbox: nothing due." in capsys.readouterr().out  # not before its retry time
+
     OutboxMessage.objects.update(next_attempt_at=timezone.now())
     call_command("forward_cases")
     out = capsys.readouterr().out
     assert "Outbox: 1 sent." in out
-    assert "Polled 1 forwarded cases" in out
+    assert "Polled 1 forwarded cases: 0 updated" in out
     assert outbox(case).state == State.SENT
+    assert len(at_city(city, kind)) == 1
 
 
 # The client against a stand-in server ------------------------------------------------------
@@ -776,3 +792,51 @@ def test_discovery_chooses_json_and_batch_tokens_are_exchanged_for_numbers(
     assert case.notes.get(kind=CaseNote.Kind.STATUS).text == "Crew sent"
     get = [s for s in stand_in.seen if s[1].startswith("/v2/requests.json")][-1]
     assert parse_qs(urlsplit(get[1]).query)["service_request_id"] == ["SR-9"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: run with DATABASE_URL on PostgreSQL"
+)
+def test_two_workers_sending_one_message_post_it_once(stand_in, settings):
+    slow = threading.Event()
+
+    def answer_slowly():
+        slow.wait(0.5)
+        return (200, {}, b'[{"service_request_id":"SR-1"}]')
+
+    class SlowRoutes(dict):
+        def get(self, key, default=None):
+            if key == ("POST", "/v2/requests.json"):
+                return answer_slowly()
+            return super().get(key, default)
+
+    stand_in.routes = SlowRoutes()
+    place = f.NeighborhoodFactory(boundary=f.square_polygon(*CENTRE))
+    case = f.case(place, kind=f.service_type("pothole"))
+    message = OutboxMessage.objects.create(case=case)
+    settings.ENGAGEMENT = {
+        **getattr(settings, "ENGAGEMENT", {}),
+        "CASE_FORWARDING_BACKEND": "engagement.forwarding.Open311Forwarder",
+        "OPEN311_FORWARD_URL": stand_in.url,
+        "OPEN311_FORWARD_FORMAT": "json",
+    }
+    states = []
+    start = threading.Barrier(2)
+
+    def worker():
+        try:
+            start.wait()
+            states.append(tasks.send_message(message.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(states) in (["pending", "sent"], ["sending", "sent"])
+    assert [s[0] for s in stand_in.seen].count("POST") == 1
+    message.refresh_from_db()
+    assert (message.state, message.attempts, message.remote_id) == ("sent", 1, "SR-1")
