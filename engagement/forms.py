@@ -294,6 +294,8 @@ def neighborhood_choices() -> list[tuple[str, str]]:
 
 
 class ReopenForm(forms.Form):
+    """On a request's page beside the survey: its own ids."""
+
     comment = forms.CharField(
         label="What is still wrong?",
         max_length=2000,
@@ -304,6 +306,10 @@ class ReopenForm(forms.Form):
         label="Photo (optional)",
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "reopen_%s")
+        super().__init__(*args, **kwargs)
 
 
 class SurveyForm(forms.Form):
@@ -325,6 +331,10 @@ class SurveyForm(forms.Form):
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "survey_%s")
+        super().__init__(*args, **kwargs)
 
 
 class StatusForm(forms.Form):
@@ -356,3 +366,7 @@ class StatusForm(forms.Form):
     public = forms.BooleanField(
         required=False, initial=True, label="Public (residents see the status and the note)"
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "status_%s")
+        super().__init__(*args, **kwargs)
