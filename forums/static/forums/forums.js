@@ -560,16 +560,21 @@
     var lat = parseFloat(frame.getAttribute("data-pin-lat"));
     var lon = parseFloat(frame.getAttribute("data-pin-lon"));
     var boundaryEl = document.getElementById(frame.getAttribute("data-boundary"));
+    var bounds = null;
     if (boundaryEl) {
       try {
-        L.geoJSON(JSON.parse(boundaryEl.textContent), {
+        bounds = L.geoJSON(JSON.parse(boundaryEl.textContent), {
           interactive: false,
-          style: { color: "#1d4ed8", weight: 2, fillOpacity: 0.08 }
-        }).addTo(map);
-      } catch (err) { /* the pin alone is enough */ }
+          style: { color: "#1d4ed8", weight: 2, opacity: 1, fillColor: "#1d4ed8", fillOpacity: 0.15 }
+        }).addTo(map).getBounds();
+      } catch (err) { bounds = null; /* the pin alone is enough */ }
     }
-    if (isFinite(lat) && isFinite(lon)) {
-      L.marker([lat, lon], { keyboard: false, title: "Where it is", alt: "Where it is" }).addTo(map);
+    if (!isFinite(lat) || !isFinite(lon)) return;
+    L.marker([lat, lon], { keyboard: false, title: "Where it is", alt: "Where it is" }).addTo(map);
+    // The neighborhood for orientation, and the pin (it may lie just outside).
+    if (bounds && bounds.isValid()) {
+      map.fitBounds(bounds.extend(L.latLng(lat, lon)), { padding: [12, 12], maxZoom: 17 });
+    } else {
       map.setView([lat, lon], 16);
     }
   };
