@@ -153,8 +153,35 @@ def as_list(value: Any, item: str | None = None) -> list:
 
 
 def records(value: Any, item: str) -> list[dict]:
-    """The objects of a container (anything that is not an object is dropped)."""
-    return [entry for entry in as_list(value, item) if isinstance(entry, dict)]
+    """The objects of a container (anything that is not an object is dropped; an item wrapped
+    in its own name, ``[{"request": {…}}]``, is unwrapped)."""
+    found = []
+    for entry in as_list(value, item):
+        if isinstance(entry, dict) and set(entry) == {item} and isinstance(entry[item], dict):
+            entry = entry[item]
+        if isinstance(entry, dict):
+            found.append(entry)
+    return found
+
+
+def error_list(data: Any) -> list[tuple[str, str]]:
+    """The ``(code, description)`` pairs when ``data`` is the standard's error list (some servers
+    send one with HTTP 200), else ``[]``."""
+    if isinstance(data, dict) and set(data) == {"errors"}:
+        data = data["errors"]
+    if not isinstance(data, list) or not data:
+        return []
+    entries = records(data, "error")
+    if len(entries) != len(data):
+        return []
+    for entry in entries:
+        if not {"code", "description"} & set(entry) or {
+            "service_request_id",
+            "service_code",
+            "token",
+        } & set(entry):
+            return []
+    return [(text(e.get("code")), text(e.get("description"))[:500]) for e in entries]
 
 
 def truthy(value: Any) -> bool:
@@ -180,12 +207,8 @@ def parse_errors(body: bytes, fmt: str) -> list[tuple[str, str]]:
             data = parse_document(body, candidate)
         except ValueError:
             continue
-        if isinstance(data, dict) and "errors" in data:
-            data = data["errors"]
         errors = [
-            (text(entry.get("code")), text(entry.get("description"))[:500])
-            for entry in records(data, "error")
-            if text(entry.get("code")) or text(entry.get("description"))
+            (code, description) for code, description in error_list(data) if code or description
         ]
         if errors:
             return errors
@@ -356,9 +379,13 @@ class Open311Client:
         status = answer.status
         if 200 <= status < 300:
             try:
-                return parse_document(answer.body, fmt)
+                data = parse_document(answer.body, fmt)
             except ValueError as exc:
                 raise OutcomeUnknown(f"HTTP {status} with an unreadable answer: {exc}") from None
+            errors = error_list(data)
+            if errors:
+                raise Rejected(status, errors)
+            return data
         errors = parse_errors(answer.body, fmt)
         if status in BUSY_STATUSES:
             raise NotDelivered(_status_message(status, errors, "the city's server is busy"))
@@ -562,6 +589,7 @@ __all__ = [
     "OutcomeUnknown",
     "Rejected",
     "as_list",
+    "error_list",
     "parse_document",
     "parse_errors",
     "records",

@@ -211,9 +211,12 @@ def find_at_city(
     start = max(message.created_at - CLOCK_SKEW, end - SEARCH_WINDOW)
     rows, complete = client.search(service_code=code, start=start, end=end)
     mine = [row for row in rows if forwarder.is_ours(row, case)]
+    numbered = [row for row in mine if text(row.get("service_request_id"))]
+    if numbered:
+        numbered.sort(key=lambda row: text(row.get("requested_datetime")))
+        return numbered[0], True
     if mine:
-        mine.sort(key=lambda row: text(row.get("requested_datetime")))
-        return mine[0], True
+        return None, False  # there, but not numbered yet: look again later
     try:
         service = client.service(code) or {}
     except Rejected:

@@ -708,6 +708,20 @@ def test_answers_that_are_lost_or_refused_are_classified(stand_in):
     assert refused.value.errors == [("400", "lat: out of range")]
     body = stand_in.seen[-1][2]
     assert body["api_key"] == ["k"] and "jurisdiction_id" not in body  # empty ones omitted
+    stand_in.routes[("POST", "/v2/requests.json")] = (
+        200,
+        {},
+        b'{"errors":[{"code":"E12","description":"Duplicate suspected"}]}',
+    )
+    with pytest.raises(Rejected) as refused:  # an error list sent with HTTP 200
+        client.create_request([("service_code", "p")])
+    assert refused.value.errors == [("E12", "Duplicate suspected")]
+    stand_in.routes[("POST", "/v2/requests.json")] = (
+        201,
+        {},
+        b'{"service_requests":[{"request":{"service_request_id":"88"}}]}',
+    )
+    assert client.create_request([("service_code", "p")]) == {"service_request_id": "88"}
 
 
 def test_redirects_to_another_host_are_never_followed(stand_in):
