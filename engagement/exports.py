@@ -20,7 +20,9 @@ import csv
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, time, timedelta
+from itertools import islice
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
@@ -128,9 +130,20 @@ def _rows(cases: QuerySet[Case]) -> Iterator[list]:
         yield public_row(values)
 
 
+def _take(rows: Iterator[list]) -> list[list]:
+    return list(islice(rows, CHUNK))
+
+
 async def _arows(cases: QuerySet[Case]) -> AsyncIterator[list]:
-    async for values in cases.values_list(*_FIELDS).aiterator(chunk_size=CHUNK):
-        yield public_row(values)
+    """The rows of :func:`_rows`, each chunk read in the thread that holds the database
+    connection (``QuerySet.aiterator`` cannot stream ``values_list`` rows)."""
+    rows = _rows(cases)
+    while True:
+        chunk = await sync_to_async(_take)(rows)
+        for row in chunk:
+            yield row
+        if len(chunk) < CHUNK:
+            return
 
 
 class _Echo:

@@ -212,9 +212,12 @@ def case_metrics(
     if None in by_place:
         by_place[None].label = NO_NEIGHBORHOOD
     labels = dict(Case.Channel.choices)
+    order = list(labels)
     shares = [
         ChannelShare(channel, labels.get(channel, channel), count, 100 * count / total.filed)
-        for channel, count in channels.most_common()
+        for channel, count in sorted(
+            channels.items(), key=lambda item: (-item[1], order.index(item[0]))
+        )
     ]
     return Report(
         start=start,
