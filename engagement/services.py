@@ -995,7 +995,7 @@ def add_note(case: Case, *, user, text: str, public: bool = True) -> CaseNote:
             created_at=now,
         )
         Case.objects.filter(pk=case.pk).update(updated_at=now)
-        _audit(case, user, "note", public=public, note=note.pk)
+        _audit(case, user, "note", text[:200], public=public, note=note.pk)
         if public:
             _publish(case, "case.note", note)
             _notify(

@@ -429,9 +429,9 @@ def test_internal_and_public_notes(client, streets_staff, pothole, place):
         ("Crew coming Monday", True, streets_staff),
     ]
     audit = CaseAudit.objects.filter(case=case, action="note").order_by("id")
-    assert [(a.actor, a.data["public"]) for a in audit] == [
-        (streets_staff, False),
-        (streets_staff, True),
+    assert [(a.actor, a.reason, a.data["public"]) for a in audit] == [
+        (streets_staff, "Check the gas main first", False),
+        (streets_staff, "Crew coming Monday", True),
     ]
     case.refresh_from_db()
     assert case.updated_at >= notes[1].created_at
