@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import feeds, views
 
 app_name = "forums"
 
@@ -11,7 +11,7 @@ urlpatterns = [
     path("neighborhoods/<slug:slug>/discussions/new/", views.thread_new, name="new"),
     path(
         "neighborhoods/<slug:slug>/discussions/feed.atom",
-        views.NeighborhoodThreadsFeed(),
+        feeds.NeighborhoodThreadsFeed(),
         name="feed-atom",
     ),
     path("neighborhoods/<slug:slug>/discussions/<int:pk>/", views.thread_detail, name="thread"),

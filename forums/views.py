@@ -12,7 +12,6 @@ from collections import Counter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.contrib.syndication.views import Feed
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -20,7 +19,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.feedgenerator import Atom1Feed
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -47,7 +45,6 @@ from .forms import (
 from .models import Appeal, Cosign, Flag, ForumCategory, Reply, Revision, Thread, Vote
 
 PANEL_SIZE = 5
-ATOM_SIZE = 50
 # Columns of a neighborhood the feeds never show (its boundary can be large).
 HEAVY_NEIGHBORHOOD_FIELDS = ("neighborhood__boundary", "neighborhood__source_properties")
 # Service errors about these names belong to these form fields.
@@ -221,64 +218,6 @@ def search(request: HttpRequest) -> HttpResponse:
         "forums/search.html",
         {"query": query, "neighborhood": neighborhood, "threads": results},
     )
-
-
-class ThreadAtom(Atom1Feed):
-    """Atom whose ``<summary>`` is plain text (Django's is typed as HTML)."""
-
-    def add_item_elements(self, handler, item) -> None:
-        summary = item.pop("summary_text", None)
-        super().add_item_elements(handler, item)
-        if summary:
-            handler.addQuickElement("summary", summary)
-
-
-class NeighborhoodThreadsFeed(Feed):
-    """``/neighborhoods/<slug>/discussions/feed.atom``: the newest listed threads."""
-
-    feed_type = ThreadAtom
-
-    def get_object(self, request: HttpRequest, slug: str) -> Neighborhood:
-        return _neighborhood_or_404(slug)
-
-    def title(self, neighborhood: Neighborhood) -> str:
-        return f"Discussions in {neighborhood.name}"
-
-    def link(self, neighborhood: Neighborhood) -> str:
-        return reverse("forums:neighborhood", args=[neighborhood.slug])
-
-    def subtitle(self, neighborhood: Neighborhood) -> str:
-        return f"The newest discussions of neighbours in {neighborhood.name}."
-
-    def items(self, neighborhood: Neighborhood) -> list[Thread]:
-        threads = services.feed(neighborhood, sort="new").defer(*HEAVY_NEIGHBORHOOD_FIELDS)
-        # Newest first: pinned threads do not lead a feed reader's list.
-        threads = threads.order_by("-created_at", "-id")[:ATOM_SIZE]
-        return services.with_tag_names(threads)
-
-    def item_title(self, thread: Thread) -> str:
-        return thread.title
-
-    def item_description(self, thread: Thread) -> None:
-        return None
-
-    def item_extra_kwargs(self, thread: Thread) -> dict:
-        return {"summary_text": plain_text(thread.body, 500)}
-
-    def item_link(self, thread: Thread) -> str:
-        return thread.get_absolute_url()
-
-    def item_author_name(self, thread: Thread) -> str:
-        return services.author_name(thread.author)
-
-    def item_pubdate(self, thread: Thread):
-        return thread.created_at
-
-    def item_updateddate(self, thread: Thread):
-        return thread.edited_at or thread.created_at
-
-    def item_categories(self, thread: Thread) -> list[str]:
-        return [thread.category.name, *thread._tag_names]
 
 
 def neighborhood_panel(request: HttpRequest, neighborhood: Neighborhood) -> str:

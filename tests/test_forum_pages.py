@@ -644,7 +644,7 @@ def test_search_finds_a_thread_by_tag(client):
 
 def test_atom_feed_parses_and_leaves_out_hidden_threads(client):
     n = f.NeighborhoodFactory()
-    f.thread(n, title="Visible one", body="Some **bold** words", tags="lighting")
+    visible = f.thread(n, title="Visible one", body="Some **bold** words", tags="lighting")
     hidden = f.thread(n, title="Hidden one")
     services.moderate(f.CityStaffFactory().user, "hide", thread=hidden, reason="Spam")
     response = client.get(reverse("forums:feed-atom", args=[n.slug]))
@@ -655,7 +655,19 @@ def test_atom_feed_parses_and_leaves_out_hidden_threads(client):
     summary = entries[0].find(f"{ATOM}summary")
     assert summary.text == "Some bold words" and summary.get("type") in (None, "text")
     terms = {c.get("term") for c in entries[0].findall(f"{ATOM}category")}
-    assert {"Streets and sidewalks", "lighting"} <= terms or "lighting" in terms
+    assert terms == {"Streets and sidewalks", "lighting"}
+    assert entries[0].find(f"{ATOM}link").get("href").endswith(visible.get_absolute_url())
+
+
+def test_atom_feed_queries_do_not_grow_with_threads(client):
+    n = f.NeighborhoodFactory()
+    author = f.forum_member(n)
+    category = f.forum_category("streets")
+    url = reverse("forums:feed-atom", args=[n.slug])
+    _bulk_threads(n, 1, author=author, category=category)
+    few = _count_queries(client, url)
+    _bulk_threads(n, 80, author=author, category=category)
+    assert _count_queries(client, url) == few
 
 
 def test_neighborhood_page_has_a_discussions_panel(client):

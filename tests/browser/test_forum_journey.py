@@ -14,10 +14,12 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from forums import services
 from forums.models import Reply, Thread
 from neighborhoods.models import Membership
 from tests.browser.conftest import PageErrors, signed_in_context
 from tests.factories import forum_category, forum_member, inside
+from tests.factories import thread as thread_factory
 
 pytestmark = pytest.mark.browser
 
@@ -174,6 +176,16 @@ def test_a_new_thread_its_support_and_a_hidden_reply_reach_open_pages_live(
         expect(compose.locator(f"#reply-{reply.pk}")).not_to_contain_text("miracle bulbs")
         expect(compose.locator("#live-announcer")).to_contain_text("hidden")
         assert compose.evaluate("window.__notReloaded === true")
+
+        # Merged into an older thread: the open page says where it went; the feed drops it.
+        feed.wait_for_selector("body[data-live-state='open']")
+        original = thread_factory(old_city, author=neighbour, title="Dark corners along Arch St")
+        services.merge_threads(thread, original, actor=moderator, reason="Same streetlight")
+        notice = compose.locator("[data-thread-notice]")
+        expect(notice).to_contain_text("merged into another one", timeout=LIVE_TIMEOUT_MS)
+        expect(notice.get_by_role("link")).to_have_attribute("href", original.get_absolute_url())
+        expect(feed.locator(f"#thread-{thread.pk}")).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+        expect(feed.locator("[data-thread-feed]")).to_contain_text("Dark corners along Arch St")
     finally:
         for context in contexts.values():
             context.close()
