@@ -63,7 +63,7 @@ def question_field(question: ServiceQuestion) -> forms.Field:
     """The form field of one question. Answers are checked by ``services.clean_answers``, which
     reports every problem at once; ``required`` only marks the field for people and browsers."""
     Datatype = ServiceQuestion.Datatype
-    attrs = {"aria-required": "true", "required": True} if question.required else {}
+    attrs = {"required": True} if question.required else {}
     common = {
         "label": f"{question.prompt} (required)" if question.required else question.prompt,
         "required": False,

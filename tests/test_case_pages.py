@@ -247,7 +247,7 @@ def test_case_page_never_shows_the_reporter_to_anyone_but_staff(philly):
     reporter.first_name, reporter.last_name = "Rosa", "Reporter"
     reporter.save()
     profile = reporter.engagement_profile
-    profile.home_lat, profile.home_lon = 39.951234, -75.141234
+    profile.home_lat, profile.home_lon = 39.987654, -75.076543
     profile.save()
     case = f.case(old_city, kind=kind, reporter=reporter)
     taker = staff_of(kind)
@@ -261,7 +261,7 @@ def test_case_page_never_shows_the_reporter_to_anyone_but_staff(philly):
         contact_phone="215-555-0199",
         contact_email="caller@example.org",
     ).case
-    secrets = ["rosa.reporter", "rosa@example.org", "Rosa Reporter", "39.9512", "75.1412"]
+    secrets = ["rosa.reporter", "rosa@example.org", "Rosa Reporter", "39.98765", "75.07654"]
     phone_secrets = ["Mr. Caller", "215-555-0199", "caller@example.org", taker.username]
     viewers = {
         "public": Client(),
@@ -448,6 +448,18 @@ def test_report_with_a_required_answer_missing_keeps_everything_and_marks_the_fi
         r'value="bike"[^>]*checked', html
     )
     assert 'value="first-try"' in html  # the same idempotency token, for the next try
+    assert not Case.objects.exists()
+
+
+def test_report_without_a_type_asks_for_one_and_keeps_the_rest():
+    n = f.NeighborhoodFactory()
+    kind = f.service_type("pothole", questions=QUESTIONS)
+    client = signed_in(f.forum_member(n))
+    response = client.post(reverse("engagement:report"), report_data(kind, n, service_type=""))
+    assert response.status_code == 400
+    html = html_of(response)
+    assert "Choose the kind of problem." in html
+    assert "Deep pothole in the bike lane by the school." in html
     assert not Case.objects.exists()
 
 

@@ -13,6 +13,13 @@ register = template.Library()
 register.filter("distance", distance)
 
 STATUS_LABELS = dict(Case.Status.choices)
+CHANNEL_PHRASES = {
+    Case.Channel.WEB: "reported on the web",
+    Case.Channel.API: "reported in an app",
+    Case.Channel.PHONE: "taken by phone",
+    Case.Channel.LIAISON: "filed by a neighborhood liaison",
+    Case.Channel.OPEN311: "reported through an Open311 app",
+}
 
 
 @register.filter
@@ -31,3 +38,9 @@ def by_staff(note) -> bool:
 def status_labels() -> dict[str, str]:
     """The labels of every status, for scripts that update a page live."""
     return STATUS_LABELS
+
+
+@register.filter
+def channel_phrase(channel: str) -> str:
+    """How the request reached the city, in words (never who filed it)."""
+    return CHANNEL_PHRASES.get(channel, channel)

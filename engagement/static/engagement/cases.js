@@ -44,10 +44,16 @@
     return a;
   }
 
+  /* The content of a json_script element; a JSON string inside is parsed once more. */
   function readJson(id) {
     var node = id && document.getElementById(id);
     if (!node) return null;
-    try { return JSON.parse(node.textContent); } catch (err) { return null; }
+    try {
+      var value = JSON.parse(node.textContent);
+      return typeof value === "string" ? JSON.parse(value) : value;
+    } catch (err) {
+      return null;
+    }
   }
 
   var statusLabels = readJson("case-status-labels") || {};
@@ -296,16 +302,22 @@
     }
   };
 
-  /* A request's pin on its page. */
+  /* A request's pin on its page, in its neighborhood's outline. */
   window.engagementCasePin = function (map) {
     var frame = prepare(map, "Map of the request");
     var lat = parseFloat(frame.getAttribute("data-pin-lat"));
     var lon = parseFloat(frame.getAttribute("data-pin-lon"));
+    var boundary = readJson(frame.getAttribute("data-boundary"));
+    if (boundary) {
+      L.geoJSON(boundary, {
+        interactive: false,
+        style: { color: "#1d4ed8", weight: 2, fillOpacity: 0.08 }
+      }).addTo(map);
+    }
     if (isFinite(lat) && isFinite(lon)) {
       L.marker([lat, lon], { keyboard: false, title: "Where it is", alt: "Where it is" }).addTo(map);
       map.setView([lat, lon], 16);
     }
-    outlines(map, frame, false);
   };
 
   /* ---------- the report and escalation forms ---------- */
@@ -390,7 +402,6 @@
         ? n + " open request" + (n === 1 ? "" : "s") + " of this type nearby. If " + (n === 1 ? "it is" : "one is") +
           " the same problem, " + (channel === "web" ? "say “me too” instead of filing again: it counts just as much." : "there is no need to file it again.")
         : "No open request of this type nearby. Go ahead!";
-      if (n) announce(status.textContent);
     }
 
     function checkNearby(force) {
