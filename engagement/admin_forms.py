@@ -22,6 +22,7 @@ from forums.admin_forms import add_service_errors as _add_errors
 from neighborhoods.models import Department
 
 from . import services
+from .metrics import DEFAULT_PERIOD_DAYS
 from .models import CODE_VALIDATOR, Case, Open311Key, ServiceQuestion, ServiceType
 
 # URL namespaces of the case desk's admin screens.
@@ -197,7 +198,7 @@ def _public_field() -> forms.BooleanField:
 class StatusForm(forms.Form):
     """A status change: closing needs a resolution, scheduling a date (the services check)."""
 
-    status = forms.ChoiceField(label="New status", choices=Status.choices)
+    status = forms.ChoiceField(label="New status", choices=[("", "Choose…"), *Status.choices])
     note = _note_field()
     public = _public_field()
     resolution = forms.ChoiceField(
@@ -424,7 +425,9 @@ PERIOD_CHOICES = [("30", "Last 30 days"), ("90", "Last 90 days"), ("365", "Last 
 class MetricsForm(forms.Form):
     """The period (a preset, or dates) and department of the metrics page."""
 
-    period = forms.ChoiceField(label="Period", choices=PERIOD_CHOICES, required=False)
+    period = forms.ChoiceField(
+        label="Period", choices=PERIOD_CHOICES, required=False, initial=str(DEFAULT_PERIOD_DAYS)
+    )
     start = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )

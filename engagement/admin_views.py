@@ -106,6 +106,13 @@ class DeskAccessMixin:
         return super().dispatch(request, *args, **kwargs)
 
 
+class DeskPageMixin(DeskAccessMixin, WagtailAdminTemplateMixin):
+    """A page of the desk that is not a listing: its title ends the breadcrumbs."""
+
+    def get_breadcrumbs_items(self) -> list[dict]:
+        return [*self.breadcrumbs_items, {"url": "", "label": self.get_page_title()}]
+
+
 def desk_scope(user) -> QuerySet[Case]:
     """The cases ``user`` works, with what the lists show, without heavy neighborhood fields."""
     return (
@@ -457,7 +464,7 @@ class CaseView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateView):
             reporter=person_label(case.reporter) if case.reporter_id else "",
             filed_by=person_label(case.filed_by) if case.filed_by_id else "",
             assigned_to=staff_label(case.assigned_to) if case.assigned_to_id else "",
-            history_url=_history_url(case),
+            location_history_url=_history_url(case),
             map_point={"lat": case.lat, "lon": case.lon, "label": f"Case {case.tracking_number}"},
             index_url=reverse(f"{DESK_NAMESPACE}:index"),
         )
@@ -531,7 +538,7 @@ def _describe(entry: CaseAudit) -> CaseAudit:
 # Filing from the desk -------------------------------------------------------------------------
 
 
-class FilingView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateView):
+class FilingView(DeskPageMixin, TemplateView):
     """Choose a service type (a list of links, easy to tap), then fill its form."""
 
     form_class: type[FilingForm] = FilingForm
@@ -627,7 +634,7 @@ class CallFormView(FilingView):
 # The history of a location --------------------------------------------------------------------
 
 
-class LocationHistoryView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateView):
+class LocationHistoryView(DeskPageMixin, TemplateView):
     """Every case and thread within a distance of a point, nearest first."""
 
     page_title = "History of a location"
@@ -644,7 +651,11 @@ class LocationHistoryView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateVi
             if origin is not None and origin.lat is not None:
                 params.setdefault("lat", str(origin.lat))
                 params.setdefault("lon", str(origin.lon))
-        form = LocationForm(params if {"lat", "lon"} & set(params) else None)
+        if {"lat", "lon"} & set(params):
+            params.setdefault("radius", str(LocationForm.base_fields["radius"].initial))
+            form = LocationForm(params)
+        else:
+            form = LocationForm()
         context.update(form=form, origin=origin)
         if form.is_bound and form.is_valid():
             data = form.cleaned_data
@@ -660,7 +671,7 @@ class LocationHistoryView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateVi
 # Metrics --------------------------------------------------------------------------------------
 
 
-class MetricsView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateView):
+class MetricsView(DeskPageMixin, TemplateView):
     """Open and overdue cases, times to acknowledge and close, service level, satisfaction,
     contested closures and channels, for a period and a department."""
 
