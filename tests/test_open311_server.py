@@ -590,15 +590,19 @@ def test_longitude_may_be_called_long_or_lon(client, place, pothole, secret, nam
     assert (case.lat, case.lon) == (round(lat, 6), round(lon, 6))
 
 
-def test_an_address_alone_or_an_address_id_alone_is_a_location(client, pothole, secret):
+def test_an_address_alone_or_an_address_id_alone_is_a_location(client, place, pothole, secret):
     base = {"api_key": secret, "service_code": "pothole", "attribute[size]": "small"}
     first = answer(
         post(client, **base, address_string="12 Market St, Philadelphia"), "json", "posted"
     )
     second = answer(post(client, **base, address_id="ADR-77"), "json", "posted")
+    pinned = answer(
+        post(client, **filing(place, secret, address_id="#NOTPINPOINTED#")), "json", "posted"
+    )
     addresses = dict(Case.objects.values_list("tracking_number", "address"))
     assert addresses[first[0]["service_request_id"]] == "12 Market St, Philadelphia"
     assert addresses[second[0]["service_request_id"]] == "Address id ADR-77"
+    assert addresses[pinned[0]["service_request_id"]] == ""
 
 
 def test_an_unknown_service_is_a_404_and_a_missing_one_a_400(client, place, pothole, secret):

@@ -489,7 +489,8 @@ def create_request(request: HttpRequest, *, fmt: str) -> HttpResponse:
             description=first(params, "description"),
             lat=lat or None,
             lon=lon or None,
-            address=address or (f"Address id {address_id}" if address_id else ""),
+            # Without a pin or an address, the address id is all there is to go on.
+            address=address or ("" if lat else f"Address id {address_id}"),
             answers=answers,
             photos=uploads,
             media_urls=media_urls,
