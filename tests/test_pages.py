@@ -124,3 +124,15 @@ def test_home_page_shows_the_most_urgent_alerts_across_the_city(client):
     html = client.get(home.url).content.decode()
     assert "Happening now" in html
     assert html.index("Heat health warning") < html.index("Street sweeping on Tuesday")
+
+
+@pytest.mark.django_db
+def test_unknown_addresses_and_refusals_get_the_sites_own_pages(client):
+    missing = client.get("/no-such-page-here/")
+    assert missing.status_code == 404
+    assert 'lang="en"' in missing.content.decode() and "Page not found" in missing.content.decode()
+    client.force_login(VerifiedUserFactory())
+    refused = client.get("/alerts/new/official/")  # official notices are for city staff
+    assert refused.status_code == 403
+    page = refused.content.decode()
+    assert "<main" in page and "Only city staff post official notices." in page
