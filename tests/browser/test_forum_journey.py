@@ -134,6 +134,8 @@ def test_a_new_thread_its_support_and_a_hidden_reply_reach_open_pages_live(
         expect(
             feed.locator(f"#thread-{thread.pk} button.vote[aria-pressed='true']")
         ).to_be_visible()
+        expect(row.locator("[data-thread-votes]")).to_have_text("1")
+        assert feed.evaluate("window.__notReloaded === true"), "supporting reloaded the feed"
         expect(compose.locator("[data-thread-votes]")).to_have_text("1", timeout=LIVE_TIMEOUT_MS)
         assert compose.evaluate("window.__notReloaded === true"), "the thread page was reloaded"
 

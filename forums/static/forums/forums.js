@@ -549,6 +549,66 @@
 
   /* ---------- a thread's pin ---------- */
 
+  /* ---------- support without a reload ---------- */
+
+  // Support buttons are ordinary forms (they work without JavaScript); with it, the vote goes
+  // through the JSON API and the button and count change in place.
+  var VOTE_PATH = /\/discussions\/(\d+)\/(?:replies\/(\d+)\/)?(vote|unvote)\/$/;
+
+  function showVoteError(form, text) {
+    var note = form.parentNode.querySelector("[data-vote-error]");
+    if (!note) {
+      note = el("p", "small notice warning");
+      note.setAttribute("data-vote-error", "");
+      note.setAttribute("role", "alert");
+      form.parentNode.insertBefore(note, form.nextSibling);
+    }
+    note.textContent = text;
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form || form.tagName !== "FORM" || !window.fetch) return;
+    var match = new URL(form.action, window.location.href).pathname.match(VOTE_PATH);
+    if (!match) return;
+    event.preventDefault();
+    var replyId = match[2];
+    var voting = match[3] === "vote";
+    var url = replyId
+      ? "/api/v1/replies/" + replyId + "/vote/"
+      : "/api/v1/threads/" + match[1] + "/vote/";
+    var button = form.querySelector("button[type=submit], button:not([type])");
+    if (button) button.disabled = true;
+    fetch(url, {
+      method: voting ? "POST" : "DELETE",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" }
+    })
+      .then(function (response) {
+        return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+      })
+      .then(function (result) {
+        if (!result.ok) {
+          var error = (result.data && result.data.error) || {};
+          showVoteError(form, error.message || "Your support could not be recorded.");
+          return;
+        }
+        var count = result.data.vote_count;
+        form.action = form.action.replace(/(un)?vote\/$/, voting ? "unvote/" : "vote/");
+        if (button) button.setAttribute("aria-pressed", voting ? "true" : "false");
+        var scope = replyId
+          ? form.closest("[data-reply-id]")
+          : form.closest("li") || document.querySelector("[data-thread-page]") || document;
+        setCount(scope || document, replyId ? "[data-reply-votes]" : "[data-thread-votes]", count);
+        var old = form.parentNode.querySelector("[data-vote-error]");
+        if (old) old.parentNode.removeChild(old);
+        announce((voting ? "You support this. " : "Support withdrawn. ") + count + " " +
+          plural(count, "supporter", "supporters") + ".");
+      })
+      .catch(function () { form.submit(); })
+      .then(function () { if (button) button.disabled = false; });
+  });
+
   window.engagementThreadPin = function (map) {
     var container = map.getContainer();
     var frame = (container.closest && container.closest("[data-map]")) || container.parentNode;
