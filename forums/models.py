@@ -48,12 +48,14 @@ class ForumCategory(models.Model):
         return self.name
 
 
+# What feeds show: visible, not deleted, not merged away.
+LISTED = Q(visibility="visible", deleted_at__isnull=True, merged_into__isnull=True)
+
+
 class ThreadQuerySet(models.QuerySet):
     def listed(self) -> ThreadQuerySet:
         """What feeds show: visible, not deleted, not merged away."""
-        return self.filter(
-            visibility=Visibility.VISIBLE, deleted_at__isnull=True, merged_into__isnull=True
-        )
+        return self.filter(LISTED)
 
 
 class Thread(index.Indexed, models.Model):
@@ -107,12 +109,25 @@ class Thread(index.Indexed, models.Model):
     ]
 
     class Meta:
+        # One partial index per feed order, covering exactly the listed threads, so a page of a
+        # neighborhood's feed is read in order from the index (no sort of all its threads).
         indexes = [
-            models.Index(fields=["neighborhood", "-hot"]),
-            models.Index(fields=["neighborhood", "-created_at"]),
-            models.Index(fields=["neighborhood", "-vote_count"]),
-            models.Index(fields=["neighborhood", "-reply_count"]),
-            models.Index(fields=["-hot"]),
+            models.Index(
+                fields=["neighborhood", "-is_pinned", f"-{field}", *(f"-{f}" for f in then), "-id"],
+                condition=LISTED,
+                name=f"thread_feed_{name}",
+            )
+            for name, field, then in (
+                ("hot", "hot", ()),
+                ("new", "created_at", ()),
+                ("top", "vote_count", ("created_at",)),
+                ("talk", "reply_count", ("last_activity_at",)),
+            )
+        ] + [
+            models.Index(fields=["-hot", "-id"], condition=LISTED, name="thread_feed_all_hot"),
+            models.Index(
+                fields=["-created_at", "-id"], condition=LISTED, name="thread_feed_all_new"
+            ),
         ]
 
     def __str__(self) -> str:

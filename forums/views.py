@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alerts import live
 from neighborhoods.geometry import GeometryError, validate_point
 from neighborhoods.models import Neighborhood
+from neighborhoods.paging import windowed_page
 from neighborhoods.permissions import is_authenticated, is_city_staff
 from neighborhoods.ratelimit import RateLimited, client_ip
 from neighborhoods.text import plain_text
@@ -146,7 +146,7 @@ def _feed_page(
         tag=chosen["tag"],
         category=chosen["category"],
     ).defer(*HEAVY_NEIGHBORHOOD_FIELDS)
-    page = Paginator(threads, app_settings.FORUM_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = windowed_page(threads, app_settings.FORUM_PAGE_SIZE, request.GET.get("page"))
     places = [neighborhood] if neighborhood is not None else (neighborhoods or [])
     refusals = {n.pk: services.posting_refusal(request.user, n) for n in places}
     rows = _decorate_rows(request, list(page.object_list), refusals)
