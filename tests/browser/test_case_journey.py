@@ -96,6 +96,7 @@ def test_a_thread_escalated_to_311_is_worked_live_and_rated(browser, asgi_server
         errors.watch(page)
         page.goto(discussion.get_absolute_url())
         page.get_by_role("link", name="Escalate to 311").click()
+        page.wait_for_url(re.compile(r".*/cases/escalate/\d+/$"))  # loaded, scripts ready
         expect(page.get_by_role("heading", name="Send this discussion to 311")).to_be_visible()
         kind = page.get_by_label("What is the problem?")
         expect(kind).to_have_value("pothole")
