@@ -128,6 +128,10 @@ class Thread(index.Indexed, models.Model):
             models.Index(
                 fields=["-created_at", "-id"], condition=LISTED, name="thread_feed_all_new"
             ),
+            # "Top this week": the few recent threads by date, then sorted by support.
+            models.Index(
+                fields=["neighborhood", "created_at"], condition=LISTED, name="thread_recent"
+            ),
         ]
 
     def __str__(self) -> str:
