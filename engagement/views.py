@@ -675,6 +675,7 @@ def thread_panel(request: HttpRequest, thread: Thread) -> str:
     context = {"thread": thread, "case": case}
     if case is not None:
         context["timeline"] = list(services.timeline(case))
+        context["survey_link"] = not case.is_open and services.is_supporter(case, request.user)
     else:
         if not thread.is_listed:
             return ""

@@ -709,6 +709,7 @@ def test_thread_panel_offers_escalation_and_then_shows_the_case_badge(settings):
     close(case)
     html = _panel_html(thread.author, thread)
     assert "Closed" in html and "How did the city do?" in html
+    assert "How did the city do?" not in _panel_html(AnonymousUser(), thread)
 
 
 def test_thread_page_shows_the_case_panel():
