@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import AsyncClient
 from django.utils import timezone
 
@@ -343,3 +344,5 @@ async def test_exports_stream_asynchronously_under_asgi(pothole, places):
     response = await AsyncClient().get(GEOJSON)
     chunks = b"".join([chunk async for chunk in response.streaming_content])
     assert len(json.loads(chunks)["features"]) == 1
+    # The rows were read in the thread that holds the database connection; close it there.
+    await sync_to_async(connections.close_all)()
