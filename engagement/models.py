@@ -273,6 +273,7 @@ class Case(models.Model):
             models.Index(fields=["status", "-created_at"]),
             models.Index(fields=["neighborhood", "status"]),
             models.Index(fields=["service_type", "status"]),
+            models.Index(fields=["service_type", "-created_at"]),
             models.Index(fields=["department", "status"]),
             models.Index(fields=["-created_at", "-id"]),
             models.Index(fields=["lat", "lon"]),
