@@ -20,10 +20,12 @@ from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel, ObjectList
-from wagtail.admin.views.generic import CreateView, DeleteView
+from wagtail.admin.ui.menus import MenuItem as ListingMenuItem
+from wagtail.admin.views.generic import CreateView, DeleteView, EditView, IndexView
 from wagtail.admin.viewsets.base import ViewSet, ViewSetGroup
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets import AdminDateInput
+from wagtail.admin.widgets.button import Button
 
 from . import admin_views
 from .admin_forms import (
@@ -258,7 +260,7 @@ class Open311KeyRevokeView(DeleteView):
     page_title = "Revoke"
 
     def get_delete_url(self) -> str:
-        return reverse(f"{KEYS_NAMESPACE}:revoke", args=[self.object.pk])
+        return _revoke_url(self.object)
 
     @property
     def confirmation_message(self) -> str:
@@ -273,11 +275,40 @@ class Open311KeyRevokeView(DeleteView):
         return redirect(self.get_success_url())
 
 
+def _revoke_url(key: Open311Key) -> str:
+    return reverse(f"{KEYS_NAMESPACE}:revoke", args=[key.pk])
+
+
+class Open311KeyIndexView(IndexView):
+    def get_list_more_buttons(self, instance: Open311Key) -> list:
+        buttons = super().get_list_more_buttons(instance)
+        if instance.is_active and self.permission_policy.user_has_permission(
+            self.request.user, "change"
+        ):
+            buttons.append(
+                ListingMenuItem("Revoke", url=_revoke_url(instance), icon_name="lock", priority=25)
+            )
+        return buttons
+
+
+class Open311KeyEditView(EditView):
+    @cached_property
+    def header_more_buttons(self) -> list:
+        buttons = super().header_more_buttons
+        if self.object.is_active:
+            buttons.append(
+                Button("Revoke", url=_revoke_url(self.object), icon_name="lock", priority=15)
+            )
+        return buttons
+
+
 class Open311KeyViewSet(ModelViewSet):
     model = Open311Key
     icon = "key"
     menu_label = "Open311 API keys"
+    index_view_class = Open311KeyIndexView
     add_view_class = Open311KeyCreateView
+    edit_view_class = Open311KeyEditView
     list_display = [
         "name",
         "prefix",

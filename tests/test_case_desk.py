@@ -821,10 +821,13 @@ def test_an_open311_key_is_shown_once_then_revoked(client, streets):
     assert key.prefix in page(client, KEYS)
     duplicate = client.post(f"{KEYS}new/", {"name": "City 311 app", "requests_per_minute": 60})
     assert duplicate.status_code == 200 and Open311Key.objects.count() == 1
+    assert f"{KEYS}revoke/{key.pk}/" in page(client, KEYS)
+    assert f"{KEYS}revoke/{key.pk}/" in page(client, f"{KEYS}edit/{key.pk}/")
     assert "Clients using the key" in page(client, f"{KEYS}revoke/{key.pk}/")
     assert client.post(f"{KEYS}revoke/{key.pk}/").status_code == 302
     key.refresh_from_db()
     assert not key.is_active and keys.authenticate(secret) is None
+    assert f"{KEYS}revoke/{key.pk}/" not in page(client, KEYS)
     assert Open311Key.objects.filter(pk=key.pk).exists()
 
 
