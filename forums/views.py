@@ -481,7 +481,6 @@ def _thread_context(
         "appeal": appeal,
         "can_flag_thread": is_authenticated(user) and not mine and thread.deleted_at is None,
         "offers": services.photo_location_offers(thread, user),
-        "escalation": services.suggests_escalation(thread),
         "revisions": revisions,
         "destinations": destinations,
         "thread_flags": thread_flags,
