@@ -84,6 +84,9 @@ AUDIT_LABELS = {
     "merged": "Merged a duplicate",
     "contested": "Closure contested",
     "reopened": "Reopened",
+    "forwarded": "Forwarded to the city's system",
+    "forward_failed": "Forwarding failed",
+    "city_update": "Updated by the city's system",
 }
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -29,6 +30,7 @@ from engagement.models import (
 from engagement.open311 import keys
 from forums import services as forums
 from tests import factories as f
+from tests.test_alert_pages import jpeg_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -576,8 +578,10 @@ def test_the_field_form_files_a_case_at_the_staff_members_position(
         "answer_size": "large",
         "answer_lanes": ["bike"],
     }
-    response = client.post(f"{FIELD}?type=pothole", data)
+    photo = SimpleUploadedFile("p.jpg", jpeg_bytes(), content_type="image/jpeg")
+    response = client.post(f"{FIELD}?type=pothole", {**data, "photo": photo})
     case = Case.objects.get()
+    assert case.photos.get().image.name.startswith("cases/")
     assert response.status_code == 302 and response.url == case_url(case)
     assert (case.channel, case.reporter, case.filed_by) == ("web", streets_staff, streets_staff)
     assert case.neighborhood == place and case.answers == {"size": "large", "lanes": ["bike"]}
