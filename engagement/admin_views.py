@@ -545,7 +545,7 @@ class FilingView(DeskPageMixin, TemplateView):
     """Choose a service type (a list of links, easy to tap), then fill its form."""
 
     form_class: type[FilingForm] = FilingForm
-    channel = Case.Channel.WEB
+    channel = Case.Channel.FIELD
     namespace = FIELD_NAMESPACE
     template_name = "engagement/admin/filing.html"
     choose_template_name = "engagement/admin/filing_choose.html"
@@ -581,8 +581,8 @@ class FilingView(DeskPageMixin, TemplateView):
         return context
 
     def filing_kwargs(self, form: FilingForm) -> dict:
-        user = self.request.user
-        return {"channel": self.channel, "reporter": user, "filed_by": user}
+        # Staff in the field file for the city, not as a resident: no survey, no "me too".
+        return {"channel": self.channel, "filed_by": self.request.user}
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if self.service_type is None:

@@ -174,6 +174,7 @@ class Case(models.Model):
         API = "api", "API"
         PHONE = "phone", "Phone (call taker)"
         LIAISON = "liaison", "Neighborhood liaison"
+        FIELD = "field", "City staff in the field"
         OPEN311 = "open311", "Open311 client"
 
     tracking_number = models.CharField(max_length=16, unique=True)

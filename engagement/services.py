@@ -466,6 +466,10 @@ def _ensure_can_file(reporter, channel: str, filed_by, neighborhood: Neighborhoo
         if not is_city_staff(filed_by):
             raise PermissionDenied("Only city staff record cases taken by phone.")
         return
+    if channel == Channel.FIELD:
+        if not is_city_staff(filed_by):
+            raise PermissionDenied("Only city staff open cases in the field.")
+        return
     if channel == Channel.LIAISON:
         if not is_liaison_for(filed_by, neighborhood):
             raise PermissionDenied(
@@ -542,7 +546,7 @@ def file_case(
     if thread is not None:
         neighborhood = thread.neighborhood
     _ensure_can_file(reporter, channel, filed_by, neighborhood)
-    limiter = filed_by if channel in (Channel.PHONE, Channel.LIAISON) else reporter
+    limiter = filed_by if channel in (Channel.PHONE, Channel.LIAISON, Channel.FIELD) else reporter
     if is_authenticated(limiter) and not is_city_staff(limiter):
         limit, period = app_settings.CASE_RATE
         check_rate("case", f"u{limiter.pk}", limit=limit, period=period)

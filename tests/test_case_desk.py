@@ -583,12 +583,12 @@ def test_the_field_form_files_a_case_at_the_staff_members_position(
     case = Case.objects.get()
     assert case.photos.get().image.name.startswith("cases/")
     assert response.status_code == 302 and response.url == case_url(case)
-    assert (case.channel, case.reporter, case.filed_by) == ("web", streets_staff, streets_staff)
+    assert (case.channel, case.reporter, case.filed_by) == ("field", None, streets_staff)
     assert case.neighborhood == place and case.answers == {"size": "large", "lanes": ["bike"]}
     assert client.post(f"{FIELD}?type=pothole", data).status_code == 302  # a double submission
     assert Case.objects.count() == 1
     audit = CaseAudit.objects.get(case=case, action="filed")
-    assert audit.actor == streets_staff and audit.data["channel"] == "web"
+    assert audit.actor == streets_staff and audit.data["channel"] == "field"
 
 
 def test_the_field_form_shows_what_is_missing(client, streets_staff, pothole):

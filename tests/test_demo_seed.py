@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from wagtail.models import Site
 
@@ -89,6 +89,9 @@ def test_seed_demo_creates_every_role_and_rerunning_keeps_the_data(monkeypatch, 
     assert Case.objects.filter(thread__isnull=False).exists()
     assert Case.objects.values("neighborhood").distinct().count() >= 4
     assert Case.objects.filter(contested_count__gt=0).exists()
+    supervisor = get_user_model().objects.get(email="supervisor@demo.example")
+    assert supervisor.city_staff.is_supervisor
+    assert users["staff"].has_perm("engagement.change_servicetype")
 
     counts = (
         Neighborhood.objects.count(),

@@ -188,14 +188,16 @@ class Command(BaseCommand):
             assert friends.slug == "fishtown-river-friends"
 
     def grant(self, user, group_name: str, models: list[str], *, admin: bool) -> None:
+        """Models are ``model`` (in neighborhoods) or ``app_label.model``."""
         group, _ = Group.objects.get_or_create(name=group_name)
-        codenames = [
-            f"{action}_{model}" for model in models for action in ("add", "change", "view")
-        ]
-        permissions = Permission.objects.filter(
-            content_type__app_label="neighborhoods", codename__in=codenames
-        )
-        group.permissions.add(*permissions)
+        for dotted in models:
+            app_label, _, model = dotted.rpartition(".")
+            codenames = [f"{action}_{model}" for action in ("add", "change", "view")]
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label=app_label or "neighborhoods", codename__in=codenames
+                )
+            )
         if admin:
             group.permissions.add(
                 Permission.objects.get(
@@ -313,8 +315,11 @@ class Command(BaseCommand):
         case_seed.seed_catalogue()
         staff = User.objects.get(email="staff@demo.example")
         people = case_seed.seed_staff(self.user, staff)
+        catalogue = ["engagement.servicetype", "engagement.holiday", "engagement.open311key"]
         for person in User.objects.filter(city_staff__isnull=False):
-            self.grant(person, "City staff", ["neighborhood", "organization"], admin=True)
+            self.grant(
+                person, "City staff", ["neighborhood", "organization", *catalogue], admin=True
+            )
         liaison = User.objects.get(email="orgmember@demo.example")
         association = Organization.objects.get(slug="old-city-civic-association")
         case_seed.designate_liaison(liaison, association)
