@@ -8,9 +8,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from neighborhoods.http import safe_next
 
 from . import notify
 from .models import Notification
@@ -20,12 +21,7 @@ CHANNEL_NAMES = {"email": "e-mail", "sms": "text messages", "push": "browser pus
 
 
 def _back(request: HttpRequest) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("alerts:inbox")
+    return safe_next(request, reverse("alerts:inbox"))
 
 
 @login_required

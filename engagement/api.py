@@ -32,6 +32,9 @@ from forums.api import ERRORS, LIMITED
 from forums.models import Thread
 from forums.services import can_read_thread
 from neighborhoods.apibase import ApiError, ApiView, AuthenticatedApiView
+from neighborhoods.apibase import invalid as _invalid
+from neighborhoods.apibase import query_list as _codes
+from neighborhoods.apibase import validated as _validated
 from neighborhoods.geometry import GeometryError, validate_point
 from neighborhoods.models import Neighborhood
 from neighborhoods.permissions import is_authenticated
@@ -366,27 +369,6 @@ class ReopenRequestSerializer(serializers.Serializer):
 
 
 # Helpers ------------------------------------------------------------------------------------
-
-
-def _validated(serializer_class, request, **kwargs) -> dict:
-    serializer = serializer_class(data=request.data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _invalid(fields: dict[str, list[str]], message: str = "Some fields are invalid.") -> ApiError:
-    return ApiError(message, code="invalid", fields=fields)
-
-
-def _codes(request, name: str) -> list[str]:
-    """``?name=a&name=b`` and ``?name=a,b`` alike, in order, without repeats."""
-    codes = [
-        code.strip()
-        for value in request.query_params.getlist(name)
-        for code in value.split(",")
-        if code.strip()
-    ]
-    return list(dict.fromkeys(codes))
 
 
 def _service_type(code: str, field: str = "service_type") -> ServiceType:

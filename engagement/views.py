@@ -20,13 +20,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts import live
 from forums import services as forums
 from forums.models import Thread
 from neighborhoods.geometry import GeometryError, validate_point
+from neighborhoods.http import safe_next as _next_url
 from neighborhoods.models import Neighborhood
 from neighborhoods.permissions import has_verified_email, is_authenticated, is_city_staff
 from neighborhoods.ratelimit import RateLimited, client_ip
@@ -85,15 +85,6 @@ def _message_of(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc) or "You are not allowed to do this."
-
-
-def _next_url(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
 
 
 def _case_or_404(tracking_number: str) -> Case:

@@ -29,6 +29,9 @@ from rest_framework.utils import html
 
 from alerts.api import TRUE_VALUES, ApiPagination
 from neighborhoods.apibase import ApiError, ApiView, AuthenticatedApiView
+from neighborhoods.apibase import invalid as _invalid
+from neighborhoods.apibase import query_list as _slugs
+from neighborhoods.apibase import validated as _validated
 from neighborhoods.geometry import GeometryError, validate_point
 from neighborhoods.models import Neighborhood
 from neighborhoods.permissions import is_authenticated
@@ -299,27 +302,6 @@ class PhotoLocationRequestSerializer(serializers.Serializer):
 
 
 # Helpers ------------------------------------------------------------------------------------
-
-
-def _validated(serializer_class, request, **kwargs) -> dict:
-    serializer = serializer_class(data=request.data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _invalid(fields: dict[str, list[str]], message: str = "Some fields are invalid.") -> ApiError:
-    return ApiError(message, code="invalid", fields=fields)
-
-
-def _slugs(request, name: str) -> list[str]:
-    """``?name=a&name=b`` and ``?name=a,b`` alike, in order, without repeats."""
-    slugs = [
-        slug.strip()
-        for value in request.query_params.getlist(name)
-        for slug in value.split(",")
-        if slug.strip()
-    ]
-    return list(dict.fromkeys(slugs))
 
 
 def _neighborhood(slug: str, field: str = "neighborhood") -> Neighborhood:

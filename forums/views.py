@@ -18,11 +18,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts import live
 from neighborhoods.geometry import GeometryError, validate_point
+from neighborhoods.http import safe_next as _next_url
 from neighborhoods.models import Neighborhood
 from neighborhoods.paging import windowed_page
 from neighborhoods.permissions import is_authenticated, is_city_staff
@@ -80,15 +80,6 @@ def _denied(request: HttpRequest, reason: str, *, back: str = "") -> HttpRespons
         {"reason": reason or "You are not allowed to do this.", "back": back},
         status=403,
     )
-
-
-def _next_url(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
 
 
 def _neighborhood_or_404(slug: str) -> Neighborhood:

@@ -145,3 +145,25 @@ def required_param(request, name: str) -> str:
             fields={name: ["This parameter is required."]},
         )
     return value
+
+
+def validated(serializer_class, request, **kwargs) -> dict:
+    """The request's data checked by ``serializer_class`` (a 400 with field names otherwise)."""
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def invalid(fields: dict[str, list[str]], message: str = "Some fields are invalid.") -> ApiError:
+    return ApiError(message, code="invalid", fields=fields)
+
+
+def query_list(request, name: str) -> list[str]:
+    """``?name=a&name=b`` and ``?name=a,b`` alike, in order, without repeats."""
+    values = [
+        item.strip()
+        for value in request.query_params.getlist(name)
+        for item in value.split(",")
+        if item.strip()
+    ]
+    return list(dict.fromkeys(values))

@@ -24,6 +24,7 @@ from .forms import (
     ResidencyCodeForm,
 )
 from .geometry import GeometryError
+from .http import safe_next
 from .models import (
     Membership,
     Neighborhood,
@@ -39,11 +40,6 @@ from .ratelimit import RateLimited
 def _fail(request: HttpRequest, exc: Exception) -> None:
     text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     messages.error(request, text or "You are not allowed to do this.")
-
-
-def _next_or(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    return target if target.startswith("/") and not target.startswith("//") else default
 
 
 @require_GET
@@ -135,7 +131,7 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         messages.success(request, f"You joined {neighborhood.name}.")
     except PermissionDenied as exc:
         _fail(request, exc)
-    return redirect(_next_or(request, neighborhood.get_absolute_url()))
+    return redirect(safe_next(request, neighborhood.get_absolute_url()))
 
 
 @login_required
@@ -144,7 +140,7 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
     neighborhood = get_object_or_404(Neighborhood, slug=slug)
     if services.leave_neighborhood(user=request.user, neighborhood=neighborhood):
         messages.success(request, f"You left {neighborhood.name}.")
-    return redirect(_next_or(request, neighborhood.get_absolute_url()))
+    return redirect(safe_next(request, neighborhood.get_absolute_url()))
 
 
 @login_required
