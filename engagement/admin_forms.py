@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.panels import InlinePanel, get_form_for_model
 
-from forums.admin_forms import add_service_errors as _add_errors
+from neighborhoods.admin_actions import add_service_errors as _add_errors
 from neighborhoods.models import Department
 
 from . import services

@@ -40,6 +40,7 @@ from wagtail.admin.widgets import BooleanRadioSelect
 
 from forums.admin_views import HEAVY_NEIGHBORHOOD_FIELDS
 from forums.models import Thread
+from neighborhoods.admin_actions import ActionFormsMixin
 from neighborhoods.models import Department, Neighborhood
 from neighborhoods.permissions import is_city_staff, is_supervisor, staff_record
 
@@ -373,10 +374,11 @@ class TimelineEntry:
     author: str
 
 
-class CaseView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateView):
+class CaseView(DeskAccessMixin, ActionFormsMixin, WagtailAdminTemplateMixin, TemplateView):
     """Everything about one case, and every action on it (each a POST to this page)."""
 
     template_name = "engagement/admin/case.html"
+    unavailable_message = "That action is not available for this case."
     header_icon = "doc-full"
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -473,32 +475,12 @@ class CaseView(DeskAccessMixin, WagtailAdminTemplateMixin, TemplateView):
         )
         return context
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        name = request.POST.get("form", "")
-        forms_ = self.get_forms(bound=name)
-        form = forms_.get(name)
-        if form is None:
-            messages.error(request, "That action is not available for this case.")
-            return redirect(request.path)
-        status = 200
-        if form.is_valid():
-            try:
-                done, url = self.perform(name, form.cleaned_data, form)
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            except PermissionDenied as exc:
-                messages.error(request, str(exc) or "You may not do this.")
-                status = 403
-            else:
-                messages.success(request, done)
-                return redirect(url)
-        if form.errors:
-            messages.error(request, "Nothing was changed: see the form below.")
-        return self.render_to_response(self.get_context_data(forms=forms_), status=status)
+    def add_errors(self, form: forms.Form, exc: ValidationError) -> None:
+        add_service_errors(form, exc)
 
-    def perform(self, name: str, data: dict, form: forms.Form) -> tuple[str, str]:
+    def perform(self, name: str, form: forms.Form) -> tuple[str, str]:
         """Apply one action through the services; return what to say and where to go."""
-        user, case = self.request.user, self.case
+        user, case, data = self.request.user, self.case, form.cleaned_data
         here = desk_url(case)
         if name == "status":
             changed = services.change_status(case, user=user, **form.service_kwargs())

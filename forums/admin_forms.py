@@ -2,7 +2,7 @@
 
 They only collect what a moderator chose; the rules (who may, which reasons are required, how
 many days) live in :mod:`forums.services`, whose ``ValidationError`` lands on these forms through
-:func:`add_service_errors`.
+:func:`neighborhoods.admin_actions.add_service_errors`.
 """
 
 from __future__ import annotations
@@ -33,15 +33,6 @@ def reason_field(action: str, *, label: str = "Reason") -> forms.CharField:
         help_text=REASON_HELP,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-
-
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Put a service's ``ValidationError`` on the form: on its field when the form has one."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for field, messages in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, messages)
 
 
 class DecisionForm(forms.Form):

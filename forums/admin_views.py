@@ -20,7 +20,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import (
     CharField,
     DateTimeField,
@@ -49,6 +49,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports.base import ReportView
 from wagtail.admin.widgets import BooleanRadioSelect
 
+from neighborhoods.admin_actions import ActionFormsMixin
 from neighborhoods.models import Membership, Neighborhood
 from neighborhoods.permissions import is_authenticated, is_city_staff
 
@@ -60,7 +61,6 @@ from .admin_forms import (
     MergeForm,
     MoveForm,
     SuspendForm,
-    add_service_errors,
 )
 from .models import Appeal, Flag, ModerationAction, Reply, Suspension, Thread, Visibility
 
@@ -443,10 +443,11 @@ class ItemMixin:
         ]
 
 
-class ItemView(ItemMixin, WagtailAdminTemplateMixin, TemplateView):
+class ItemView(ItemMixin, ActionFormsMixin, WagtailAdminTemplateMixin, TemplateView):
     """Everything about one flagged post, and every action on it (each a POST to this page)."""
 
     template_name = "forums/admin/item.html"
+    unavailable_message = "That action is not available for this post."
     header_icon = "warning"
 
     def get_page_title(self) -> str:
@@ -492,30 +493,12 @@ class ItemView(ItemMixin, WagtailAdminTemplateMixin, TemplateView):
         )
         return context
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        name = request.POST.get("form", "")
-        forms_ = self.get_forms(bound=name)
-        form = forms_.get(name)
-        if form is None:
-            messages.error(request, "That action is not available for this post.")
-            return redirect(request.path)
-        status = 200
-        if form.is_valid():
-            try:
-                done = self.perform(name, form.cleaned_data)
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            except PermissionDenied as exc:
-                messages.error(request, str(exc) or "You may not do this.")
-                status = 403
-            else:
-                messages.success(request, done)
-                return redirect(get_valid_next_url_from_request(request) or request.path)
-        if form.errors:
-            messages.error(request, "Nothing was changed: see the form below.")
-        return self.render_to_response(self.get_context_data(forms=forms_), status=status)
+    def perform(self, name: str, form: forms.Form) -> tuple[str, str]:
+        """Apply one action; say what was done and go back where the moderator came from."""
+        done = self.apply(name, form.cleaned_data)
+        return done, get_valid_next_url_from_request(self.request) or self.request.path
 
-    def perform(self, name: str, data: dict) -> str:
+    def apply(self, name: str, data: dict) -> str:
         """Apply one action through the services; return what to tell the moderator."""
         user, item = self.request.user, self.item
         if name == "decide":
