@@ -314,6 +314,26 @@ def reply(thread, *, author=None, **kwargs):
 
 _type_codes = itertools.count(1)
 
+# The questions of a pothole report, as the tests' service types ask them.
+SIZE_QUESTION = {
+    "code": "size",
+    "prompt": "How big is it?",
+    "datatype": "singlevaluelist",
+    "required": True,
+    "values": "small|Smaller than a plate\nlarge|Larger than a plate",
+}
+LANES_QUESTION = {
+    "code": "lanes",
+    "prompt": "Which lanes?",
+    "datatype": "multivaluelist",
+    "values": "bike|Bike lane\ncar|Car lane",
+}
+POTHOLE_QUESTIONS = [SIZE_QUESTION, LANES_QUESTION]
+LANES_WITH_PARKING = {
+    **LANES_QUESTION,
+    "values": LANES_QUESTION["values"] + "\nparking|Parking lane",
+}
+
 
 def service_type(code: str = "pothole", *, department=None, questions=(), **kwargs):
     """An active service type; ``questions`` are dicts of ServiceQuestion fields."""

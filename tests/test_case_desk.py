@@ -44,21 +44,7 @@ HISTORY = "/admin/case-desk/location/"
 AUDIT = "/admin/case-desk/audit/"
 TYPES = "/admin/service-types/"
 KEYS = "/admin/open311-keys/"
-QUESTIONS = [
-    {
-        "code": "size",
-        "prompt": "How big is it?",
-        "datatype": "singlevaluelist",
-        "required": True,
-        "values": "small|Smaller than a plate\nlarge|Larger than a plate",
-    },
-    {
-        "code": "lanes",
-        "prompt": "Which lanes?",
-        "datatype": "multivaluelist",
-        "values": "bike|Bike lane\ncar|Car lane",
-    },
-]
+QUESTIONS = f.POTHOLE_QUESTIONS
 
 
 @pytest.fixture

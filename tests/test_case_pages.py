@@ -26,19 +26,7 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 QUESTIONS = [
-    {
-        "code": "size",
-        "prompt": "How big is it?",
-        "datatype": "singlevaluelist",
-        "required": True,
-        "values": "small|Smaller than a plate\nlarge|Larger than a plate",
-    },
-    {
-        "code": "lanes",
-        "prompt": "Which lanes?",
-        "datatype": "multivaluelist",
-        "values": "bike|Bike lane\ncar|Car lane",
-    },
+    *f.POTHOLE_QUESTIONS,
     {"code": "depth", "prompt": "Depth in cm", "datatype": "number"},
     {"code": "note", "prompt": "Crews fill potholes within days.", "variable": False},
 ]

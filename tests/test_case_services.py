@@ -19,19 +19,8 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 QUESTIONS = [
-    {
-        "code": "size",
-        "prompt": "How big is it?",
-        "datatype": "singlevaluelist",
-        "required": True,
-        "values": "small|Smaller than a plate\nlarge|Larger than a plate",
-    },
-    {
-        "code": "lanes",
-        "prompt": "Which lanes?",
-        "datatype": "multivaluelist",
-        "values": "bike|Bike lane\ncar|Car lane\nparking|Parking lane",
-    },
+    f.SIZE_QUESTION,
+    f.LANES_WITH_PARKING,
     {"code": "depth", "prompt": "Depth in cm", "datatype": "number"},
     {"code": "seen", "prompt": "When did you see it?", "datatype": "datetime"},
     {"code": "note", "prompt": "Read this", "datatype": "string", "variable": False},

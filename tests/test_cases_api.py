@@ -15,6 +15,7 @@ from engagement import services
 from engagement.models import Case, CaseNote
 from neighborhoods.models import Membership
 from tests.factories import (
+    POTHOLE_QUESTIONS,
     CityStaffFactory,
     DepartmentFactory,
     NeighborhoodFactory,
@@ -33,21 +34,7 @@ pytestmark = pytest.mark.django_db
 CASES = "/api/v1/cases/"
 NEARBY = "/api/v1/cases/nearby/"
 SERVICE_TYPES = "/api/v1/service-types/"
-QUESTIONS = [
-    {
-        "code": "size",
-        "prompt": "How big is it?",
-        "datatype": "singlevaluelist",
-        "required": True,
-        "values": "small|Smaller than a plate\nlarge|Larger than a plate",
-    },
-    {
-        "code": "lanes",
-        "prompt": "Which lanes?",
-        "datatype": "multivaluelist",
-        "values": "bike|Bike lane\ncar|Car lane",
-    },
-]
+QUESTIONS = POTHOLE_QUESTIONS
 PRIVATE = ("Ms. Caller", "caller@example.org", "215-555-0100")
 
 

@@ -276,21 +276,7 @@ def city(tmp_path_factory, django_db_setup, django_db_blocker):
 
 _codes = itertools.count(1)
 
-QUESTIONS = [
-    {
-        "code": "size",
-        "prompt": "How big is it?",
-        "datatype": "singlevaluelist",
-        "required": True,
-        "values": "small|Smaller than a plate\nlarge|Larger than a plate",
-    },
-    {
-        "code": "lanes",
-        "prompt": "Which lanes?",
-        "datatype": "multivaluelist",
-        "values": "bike|Bike lane\ncar|Car lane",
-    },
-]
+QUESTIONS = f.POTHOLE_QUESTIONS
 
 
 @pytest.fixture

@@ -36,19 +36,8 @@ BASE = "/open311/v2"
 W3C = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
 
 QUESTIONS = [
-    {
-        "code": "size",
-        "prompt": "How big is it?",
-        "datatype": "singlevaluelist",
-        "required": True,
-        "values": "small|Smaller than a plate\nlarge|Larger than a plate",
-    },
-    {
-        "code": "lanes",
-        "prompt": "Which lanes?",
-        "datatype": "multivaluelist",
-        "values": "bike|Bike lane\ncar|Car lane\nparking|Parking lane",
-    },
+    f.SIZE_QUESTION,
+    f.LANES_WITH_PARKING,
     {"code": "depth", "prompt": "Depth in cm", "datatype": "number"},
     {"code": "note", "prompt": "Do not stand in traffic.", "variable": False},
 ]

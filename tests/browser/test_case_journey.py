@@ -15,26 +15,18 @@ from engagement.models import Case, SurveyResponse
 from engagement.services import file_case
 from tests.browser.conftest import PageErrors, signed_in_context
 from tests.browser.test_forum_journey import click_on_map
-from tests.factories import CityStaffFactory, forum_member, inside, service_type, thread
+from tests.factories import (
+    POTHOLE_QUESTIONS,
+    CityStaffFactory,
+    forum_member,
+    inside,
+    service_type,
+    thread,
+)
 
 pytestmark = pytest.mark.browser
 
 LIVE_TIMEOUT_MS = 3_000
-POTHOLE_QUESTIONS = [
-    {
-        "code": "size",
-        "prompt": "How big is it?",
-        "datatype": "singlevaluelist",
-        "required": True,
-        "values": "small|Smaller than a plate\nlarge|Larger than a plate",
-    },
-    {
-        "code": "lanes",
-        "prompt": "Which lanes?",
-        "datatype": "multivaluelist",
-        "values": "bike|Bike lane\ncar|Car lane",
-    },
-]
 
 
 def open_live(context, errors: PageErrors, url: str):
