@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import engine_name, print_table, setup_django  # noqa: E402
 
 CATALOGUE = [
     ("pothole", "Pothole", "Streets Department", "Streets"),
@@ -146,28 +145,6 @@ def fill(total: int, seed: int) -> None:
         cursor.execute("ANALYZE")  # planner statistics, as a maintained database has them
 
 
-def measure(client, url: str, requests: int) -> tuple[float, float, int, int]:
-    """(requests per second, median ms, queries per request, bytes) over ``requests`` GETs."""
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    response = client.get(url)  # warm-up
-    if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}: {response.content[:300]!r}")
-    reset_queries()
-    with CaptureQueriesContext(connection) as captured:
-        client.get(url)
-    queries = len(captured.captured_queries)
-    timings = []
-    start = time.perf_counter()
-    for _ in range(requests):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        timings.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
-    return requests / elapsed, statistics.median(timings) * 1000, queries, len(response.content)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -176,31 +153,12 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="engagement-bench-")
-    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("ENGAGEMENT_DATA_DIR", workdir)
-    import django
-    from django.conf import settings
-
-    django.setup()
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.ROOT_URLCONF = "benchmarks.open311_urls"
-    from django.core.management import call_command
+    setup_django(args.database_url, urlconf="benchmarks.open311_urls")
     from django.test import Client
     from django.utils import timezone
 
     from engagement.models import Case
-    from neighborhoods.importer import import_neighborhoods, read_feature_collection
-    from neighborhoods.models import Neighborhood
 
-    call_command("migrate", verbosity=0, interactive=False)
-    if not Neighborhood.objects.exists():
-        data = read_feature_collection(
-            ROOT / "neighborhoods/data/philadelphia-neighborhoods.geojson"
-        )
-        import_neighborhoods(data, name_property="LISTNAME")
     if not Case.objects.exists():
         t0 = time.perf_counter()
         fill(args.cases, args.seed)
@@ -208,7 +166,7 @@ def main() -> None:
     total = Case.objects.count()
     recent = Case.objects.filter(created_at__gte=timezone.now() - timedelta(days=90)).count()
     print(
-        f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+        f"database: {engine_name()}, "
         f"{total:,} cases, {recent:,} in the last 90 days; {args.requests} requests per row"
     )
 
@@ -228,12 +186,7 @@ def main() -> None:
         ("page=40", base + ".json?page=40"),
         ("updated_after (poll, 2 days)", base + f".json?updated_after={polled}"),
     ]
-    print(f"{'request':<38}{'req/s':>9}{'median ms':>11}{'queries':>9}{'ratio':>8}")
-    baseline = None
-    for label, url in rows:
-        rps, median_ms, queries, size = measure(client, url, args.requests)
-        baseline = baseline or rps
-        print(f"{label:<38}{rps:>9.0f}{median_ms:>11.2f}{queries:>9}{baseline / rps:>7.1f}x")
+    print_table(client, rows, args.requests, heading="request")
     print(f"each page: {len(first_page)} records")
     print("ratio = bare requests per second / Open311 requests per second (lower is better)")
 

@@ -16,17 +16,16 @@ time.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import engine_name, print_table, setup_django  # noqa: E402
 
 BARE_TEMPLATE = """{% extends "base.html" %}
 {% block content %}
@@ -141,33 +140,6 @@ def bare_rows(slug: str, page_size: int) -> list[dict]:
     ]
 
 
-def measure(client, url: str, requests: int) -> tuple[float, float, int, int]:
-    """(requests per second, median ms, queries per request, bytes) over ``requests`` GETs."""
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    response = client.get(url)  # warm-up (templates, prepared statements)
-    if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}")
-    reset_queries()  # each request resets the log, so start the capture from an empty one
-    with CaptureQueriesContext(connection) as captured:
-        client.get(url)
-    queries = len(captured.captured_queries)  # now: later requests reset the log again
-    timings = []
-    start = time.perf_counter()
-    for _ in range(requests):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        timings.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
-    return (
-        requests / elapsed,
-        statistics.median(timings) * 1000,
-        queries,
-        len(response.content),
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=100_000)
@@ -176,29 +148,11 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="engagement-bench-")
-    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
-    os.environ["DJANGO_DEBUG"] = "0"
-    import django
-    from django.conf import settings
-
-    django.setup()
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.ROOT_URLCONF = "benchmarks.threads_urls"
-    from django.core.management import call_command
+    setup_django(args.database_url, urlconf="benchmarks.threads_urls")
     from django.test import Client
 
     from forums.models import Thread
-    from neighborhoods.importer import import_neighborhoods, read_feature_collection
-    from neighborhoods.models import Neighborhood
 
-    call_command("migrate", verbosity=0, interactive=False)
-    if not Neighborhood.objects.exists():
-        data = read_feature_collection(
-            ROOT / "neighborhoods/data/philadelphia-neighborhoods.geojson"
-        )
-        import_neighborhoods(data, name_property="LISTNAME")
     if not Thread.objects.exists():
         t0 = time.perf_counter()
         fill(args.threads, args.seed)
@@ -206,7 +160,7 @@ def main() -> None:
     total = Thread.objects.count()
     in_old_city = Thread.objects.filter(neighborhood__slug="old-city").count()
     print(
-        f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+        f"database: {engine_name()}, "
         f"{total:,} threads, {in_old_city:,} in Old City; {args.requests} requests per row"
     )
 
@@ -223,12 +177,7 @@ def main() -> None:
         ("feed, top this week", base + "?sort=top&period=week"),
         ("feed, hot, page 40", base + "?page=40"),
     ]
-    print(f"{'page':<38}{'req/s':>9}{'median ms':>11}{'queries':>9}{'ratio':>8}")
-    baseline = None
-    for label, url in cases:
-        rps, median_ms, queries, size = measure(client, url, args.requests)
-        baseline = baseline or rps
-        print(f"{label:<38}{rps:>9.0f}{median_ms:>11.2f}{queries:>9}{baseline / rps:>7.1f}x")
+    print_table(client, cases, args.requests, heading="page")
     print("ratio = bare requests per second / feed requests per second (lower is better)")
 
 
