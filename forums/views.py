@@ -471,6 +471,8 @@ def _thread_context(
         "cosign_withdrawable": [o for o in signable if o.pk in signed_ids],
         "appeal": appeal,
         "can_flag_thread": is_authenticated(user) and not mine and thread.deleted_at is None,
+        # How the viewer's own replies are signed, so one arriving live offers no Flag button.
+        "viewer_name": services.author_name(user) if is_authenticated(user) else "",
         "offers": services.photo_location_offers(thread, user),
         "revisions": revisions,
         "destinations": destinations,

@@ -151,6 +151,13 @@ def test_a_new_thread_its_support_and_a_hidden_reply_reach_open_pages_live(
         expect(shown).to_contain_text("Buy my miracle bulbs", timeout=LIVE_TIMEOUT_MS)
         assert compose.evaluate("window.__notReloaded === true")
 
+        # The author's own reply, posted from another device, arrives without a Flag button.
+        own = services.create_reply(thread, author=author, body="Thanks, I told the city too.")
+        mine = compose.locator(f"#reply-{own.pk}")
+        expect(mine).to_contain_text("I told the city too", timeout=LIVE_TIMEOUT_MS)
+        expect(mine.locator("summary", has_text="Flag")).to_have_count(0)
+        expect(shown.locator("summary", has_text="Flag")).to_have_count(1)
+
         # The author flags it (the form reloads the page, which then listens again).
         shown.locator("summary", has_text="Flag").click()
         shown.get_by_label("Why should moderators look at this reply?").select_option(

@@ -179,8 +179,10 @@
       quoteLink.appendChild(el("span", "visually-hidden", " this reply by " + reply.author));
       actions.appendChild(quoteLink);
     }
-    var flag = flagForm(base + "replies/" + reply.id + "/flag/", reply.id);
-    if (flag) actions.appendChild(flag);
+    if (reply.author !== page.getAttribute("data-viewer")) { // nobody flags their own reply
+      var flag = flagForm(base + "replies/" + reply.id + "/flag/", reply.id);
+      if (flag) actions.appendChild(flag);
+    }
     article.appendChild(actions);
     li.appendChild(article);
     return li;
