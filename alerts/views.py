@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from neighborhoods import uploads
 from neighborhoods.models import Membership, Neighborhood
 from neighborhoods.permissions import can, is_city_staff
 from neighborhoods.ratelimit import RateLimited
@@ -169,7 +170,8 @@ def report_new(request: HttpRequest) -> HttpResponse:
     for key in ("lat", "lon"):
         if request.GET.get(key):
             initial[key] = request.GET[key]
-    form = ResidentReportForm(request.POST or None, request.FILES or None, initial=initial)
+    files = uploads.with_held(request, "photo")
+    form = ResidentReportForm(request.POST or None, files or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -188,13 +190,20 @@ def report_new(request: HttpRequest) -> HttpResponse:
         except (PermissionDenied, RateLimited) as exc:
             form.add_error(None, str(exc))
         else:
+            uploads.release(files, "photo")
             messages.success(request, "Thank you. Your report is on the map for your neighbours.")
             return redirect(alert)
     memberships = services.my_neighborhoods(request.user)
+    held = uploads.hold(request, form, files, "photo") if form.is_bound else {}
     return render(
         request,
         "alerts/report_form.html",
-        {"form": form, "my_neighborhoods": memberships, "categories": _categories_json()},
+        {
+            "form": form,
+            "my_neighborhoods": memberships,
+            "categories": _categories_json(),
+            "held": held,
+        },
         status=400 if form.errors else 200,
     )
 
@@ -204,7 +213,8 @@ def report_new(request: HttpRequest) -> HttpResponse:
 def official_new(request: HttpRequest) -> HttpResponse:
     if not can(request.user, "post_official_notice"):
         raise PermissionDenied("Only city staff post official notices.")
-    form = OfficialNoticeForm(request.POST or None, request.FILES or None)
+    files = uploads.with_held(request, "photo")
+    form = OfficialNoticeForm(request.POST or None, files or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -228,15 +238,17 @@ def official_new(request: HttpRequest) -> HttpResponse:
         except PermissionDenied as exc:
             form.add_error(None, str(exc))
         else:
+            uploads.release(files, "photo")
             count = alert.neighborhoods.count()
             messages.success(
                 request, f"Notice published to {count} neighborhood{'s' if count != 1 else ''}."
             )
             return redirect(alert)
+    held = uploads.hold(request, form, files, "photo") if form.is_bound else {}
     return render(
         request,
         "alerts/official_form.html",
-        {"form": form},
+        {"form": form, "held": held},
         status=400 if form.errors else 200,
     )
 

@@ -40,6 +40,7 @@ from wagtail.admin.widgets import BooleanRadioSelect
 
 from forums.admin_views import HEAVY_NEIGHBORHOOD_FIELDS
 from forums.models import Thread
+from neighborhoods import uploads
 from neighborhoods.admin_actions import ActionFormsMixin
 from neighborhoods.models import Department, Neighborhood
 from neighborhoods.permissions import is_city_staff, is_supervisor, staff_record
@@ -559,6 +560,7 @@ class FilingView(DeskPageMixin, TemplateView):
         else:
             context["service_type"] = self.service_type
             context["form"] = kwargs.get("form") or self.form_class(service_type=self.service_type)
+            context["held"] = kwargs.get("held") or {}
             context["boundaries_url"] = reverse("neighborhoods:boundaries")
         return context
 
@@ -569,7 +571,8 @@ class FilingView(DeskPageMixin, TemplateView):
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if self.service_type is None:
             raise Http404
-        form = self.form_class(request.POST, request.FILES, service_type=self.service_type)
+        files = uploads.with_held(request, "photo")
+        form = self.form_class(request.POST, files, service_type=self.service_type)
         if form.is_valid():
             try:
                 filed = services.file_case(**form.service_kwargs(), **self.filing_kwargs(form))
@@ -578,6 +581,7 @@ class FilingView(DeskPageMixin, TemplateView):
             except PermissionDenied as exc:
                 form.add_error(None, str(exc) or "You may not file this case.")
             else:
+                uploads.release(files, "photo")
                 case = filed.case
                 if services.can_work(request.user, case):
                     messages.success(request, f"Case {case.tracking_number} filed.")
@@ -588,7 +592,8 @@ class FilingView(DeskPageMixin, TemplateView):
                 )
                 return redirect(reverse(f"{self.namespace}:index"))
         messages.error(request, "The case was not filed: see the form below.")
-        return self.render_to_response(self.get_context_data(form=form))
+        held = uploads.hold(request, form, files, "photo")
+        return self.render_to_response(self.get_context_data(form=form, held=held))
 
 
 class FieldFormView(FilingView):

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alerts import live
 from forums import services as forums
 from forums.models import Thread
+from neighborhoods import uploads
 from neighborhoods.geometry import GeometryError, validate_point
 from neighborhoods.http import safe_next as _next_url
 from neighborhoods.models import Neighborhood
@@ -237,6 +238,7 @@ def _case_context(request: HttpRequest, case: Case, **forms_) -> dict:
         "survey_answer": survey_answer,
         "survey_form": forms_.get("survey_form") or SurveyForm(),
         "reopen_form": forms_.get("reopen_form") or ReopenForm(),
+        "held": forms_.get("held") or {},
         "status_form": forms_.get("status_form") or (StatusForm() if can_work else None),
         "topic": f"case:{case.tracking_number}",
         "payload": services.case_payload(case),
@@ -314,7 +316,8 @@ def _simple_action(request: HttpRequest, case: Case, action: str) -> str:
 
 
 def _reopen(request: HttpRequest, case: Case) -> HttpResponse:
-    form = ReopenForm(request.POST, request.FILES)
+    files = uploads.with_held(request, "photo")
+    form = ReopenForm(request.POST, files)
     if form.is_valid():
         try:
             services.reopen(
@@ -328,9 +331,11 @@ def _reopen(request: HttpRequest, case: Case) -> HttpResponse:
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
+            uploads.release(files, "photo")
             messages.success(request, "The request is open again and back with the department.")
             return redirect(case)
-    return _render_case(request, case, reopen_form=form, status=400)
+    held = uploads.hold(request, form, files, "photo")
+    return _render_case(request, case, reopen_form=form, held=held, status=400)
 
 
 def _survey(request: HttpRequest, case: Case) -> HttpResponse:
@@ -430,8 +435,10 @@ def _filing_page(request: HttpRequest, channel: str) -> HttpResponse:
     step = data.get("step", "")
     status = 200
     nearby = None
+    held: dict = {}
     if post and step not in STEPS:
-        form = form_class(request.POST, request.FILES, service_type=chosen, types=types)
+        files = uploads.with_held(request, "photos")
+        form = form_class(request.POST, files, service_type=chosen, types=types)
         if form.is_valid():
             if chosen is None:
                 form.add_error("service_type", "Choose the kind of problem.")
@@ -446,10 +453,14 @@ def _filing_page(request: HttpRequest, channel: str) -> HttpResponse:
                 except PermissionDenied as exc:
                     return _denied(request, str(exc), back=reverse(page["url"]))
                 else:
+                    uploads.release(files, "photos")
                     return _filed(request, filed)
         status = status if status != 200 else 400
+        held = uploads.hold(request, form, files, "photos")
     else:
         form = form_class(initial=initial_from(data, form_class), service_type=chosen, types=types)
+        if post:  # a step of a posted form (phone, liaison): its files stay with it
+            held = uploads.hold(request, form, uploads.with_held(request, "photos"), "photos")
         if step == "check":
             nearby = _nearby(chosen, data)
     return render(
@@ -466,6 +477,7 @@ def _filing_page(request: HttpRequest, channel: str) -> HttpResponse:
             "checked": nearby is not None,
             "nearby_url": reverse("api-cases-nearby"),
             "step_method": "get" if channel == Case.Channel.WEB else "post",
+            "held": held,
         },
         status=status,
     )

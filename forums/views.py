@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts import live
+from neighborhoods import uploads
 from neighborhoods.geometry import GeometryError, validate_point
 from neighborhoods.http import safe_next as _next_url
 from neighborhoods.models import Neighborhood
@@ -251,10 +252,12 @@ def thread_new(request: HttpRequest, slug: str) -> HttpResponse:
     if refusal:
         return _denied(request, refusal, back=feed_url)
     status = 200
+    held: dict = {}
     suggestions: list[services.Similar] = []
     checked = False
     if request.method == "POST":
-        form = ThreadForm(request.POST, request.FILES)
+        files = uploads.with_held(request, "photos")
+        form = ThreadForm(request.POST, files)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -279,9 +282,11 @@ def thread_new(request: HttpRequest, slug: str) -> HttpResponse:
             except PermissionDenied as exc:
                 return _denied(request, str(exc), back=feed_url)
             else:
+                uploads.release(files, "photos")
                 messages.success(request, "Your discussion is open. Neighbours see it now.")
                 return redirect(thread)
         status = status if status != 200 else 400
+        held = uploads.hold(request, form, files, "photos")
     else:
         fields = ("title", "body", "category", "tags", "lat", "lon")
         form = ThreadForm(initial={k: request.GET[k] for k in fields if request.GET.get(k)})
@@ -301,7 +306,9 @@ def thread_new(request: HttpRequest, slug: str) -> HttpResponse:
             "neighborhood": neighborhood,
             "suggestions": suggestions,
             "checked": checked,
-            "photos_dropped": bool(request.FILES) and bool(form.errors),
+            "held": held,
+            # Photos the field refused are not kept: the author chooses them again.
+            "photos_dropped": bool(request.FILES) and bool(form.errors.get("photos")),
         },
         status=status,
     )

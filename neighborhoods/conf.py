@@ -43,5 +43,10 @@ app_settings = AppSettings(
         "JOIN_REQUESTS_PER_DAY": 20,
         # Page size of neighborhood and organization lists.
         "PAGE_SIZE": 50,
+        # Files kept from a form that came back with an error: for how long, how many per person
+        # at most (the oldest go first) and the largest one kept.
+        "HELD_UPLOAD_HOURS": 24,
+        "HELD_UPLOADS_PER_PERSON": 12,
+        "HELD_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,
     }
 )
