@@ -43,6 +43,13 @@ def _isolated_caches(settings):
 
 
 @pytest.fixture
+def media_root(settings, tmp_path):
+    """Uploads go to a directory of the test's own."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
 def frozen_rate_window(monkeypatch):
     """Pin the rate limiter's clock so a test never straddles two fixed windows."""
     monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))

@@ -360,3 +360,12 @@ def case(neighborhood: Neighborhood | None = None, *, kind=None, reporter=None, 
     kwargs.setdefault("lon", lon)
     kwargs.setdefault("description", "A deep pothole in the bike lane.")
     return file_case(service_type=kind, reporter=reporter, **kwargs).case
+
+
+def signed_in(user):
+    """A test client signed in as ``user``."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client

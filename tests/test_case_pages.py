@@ -22,25 +22,15 @@ from forums import hooks
 from forums.models import ThreadPhoto, Vote
 from neighborhoods.models import Membership
 from tests import factories as f
+from tests.factories import signed_in
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 QUESTIONS = [
     *f.POTHOLE_QUESTIONS,
     {"code": "depth", "prompt": "Depth in cm", "datatype": "number"},
     {"code": "note", "prompt": "Crews fill potholes within days.", "variable": False},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def html_of(response) -> str:

@@ -31,21 +31,11 @@ from forums.models import (
 )
 from neighborhoods.models import Membership
 from tests import factories as f
+from tests.factories import signed_in
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def jpeg(gps: tuple[float, float] | None = None, name: str = "photo.jpg") -> SimpleUploadedFile:

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,23 +16,12 @@ from engagement.models import Case
 from forums.models import Thread
 from neighborhoods.models import HeldUpload
 from tests import factories as f
-from tests.factories import category
+from tests.factories import category, signed_in
 from tests.test_alert_pages import jpeg_bytes
 from tests.test_case_pages import QUESTIONS, action_url, close, report_data
 from tests.test_forum_pages import new_thread_data
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def photo(name: str = "corner.jpg", size=(40, 30)) -> SimpleUploadedFile:

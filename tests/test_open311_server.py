@@ -29,7 +29,7 @@ from engagement.models import Case, CaseNote, CasePhoto, Open311Key, ServiceType
 from engagement.open311 import keys
 from tests import factories as f
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "data" / "open311-schemas"
 BASE = "/open311/v2"
@@ -200,11 +200,6 @@ def error_descriptions(response, fmt: str, status: int) -> list[str]:
 
 
 # Fixtures and helpers -------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @pytest.fixture
