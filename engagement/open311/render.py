@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, tzinfo
 from xml.etree import ElementTree as ET
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from ..models import Case, CaseNote, ServiceQuestion, ServiceType
+from ..models import Case, CaseNote, CasePhoto, ServiceQuestion, ServiceType
 
 JSON, XML = "json", "xml"
 FORMATS = (JSON, XML)
@@ -105,11 +105,13 @@ def errors(
 # Values -----------------------------------------------------------------------------------
 
 
-def w3c(value: datetime | None) -> str | None:
-    """A W3C datetime in whole seconds and the site's zone: ``2026-03-01T09:30:00-05:00``."""
+def w3c(value: datetime | None, zone: tzinfo | None = None) -> str | None:
+    """A W3C datetime in whole seconds and the site's zone (or ``zone``):
+    ``2026-03-01T09:30:00-05:00``."""
     if value is None:
         return None
-    text = timezone.localtime(value).replace(microsecond=0).isoformat()
+    text = value.astimezone(zone or timezone.get_current_timezone()).replace(microsecond=0)
+    text = text.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -201,14 +203,15 @@ def service_notice(case: Case) -> str | None:
     return None
 
 
+_PHOTO_STORAGE = CasePhoto._meta.get_field("image").storage
+
+
 def media_url(case: Case, request: HttpRequest) -> str | None:
-    """The first photo, by absolute address (``case.first_photos`` is prefetched)."""
-    for photo in case.first_photos:
-        if photo.image:
-            return request.build_absolute_uri(photo.image.url)
-        if photo.url:
-            return photo.url
-    return None
+    """The first photo, by absolute address (``views.request_records`` annotates its file name
+    ``first_photo_image`` and address ``first_photo_url``)."""
+    if case.first_photo_image:
+        return request.build_absolute_uri(_PHOTO_STORAGE.url(case.first_photo_image))
+    return case.first_photo_url or None
 
 
 NOTE_SUMMARIES = {
@@ -236,13 +239,16 @@ def note(entry: CaseNote) -> dict:
     }
 
 
-def service_request(case: Case, request: HttpRequest, *, extensions: bool = False) -> dict:
+def service_request(
+    case: Case, request: HttpRequest, *, extensions: bool = False, zone: tzinfo | None = None
+) -> dict:
     """A service request record: public facts only, never who reported it or how to reach them.
 
     ``case`` comes from ``views.request_records``, which annotates ``service_code``,
     ``service_name``, ``agency``, ``latest_public_note``, ``duplicate_number`` (and
-    ``neighborhood_name``) and prefetches ``first_photos`` (and ``public_notes``).
+    ``neighborhood_name``) and ``first_photo_image``/``first_photo_url``, and prefetches ``public_notes`` with extensions.
     """
+    zone = zone or timezone.get_current_timezone()
     record = {
         "service_request_id": case.tracking_number,
         "status": open311_status(case.status),
@@ -252,9 +258,9 @@ def service_request(case: Case, request: HttpRequest, *, extensions: bool = Fals
         "description": case.description or None,
         "agency_responsible": case.agency,
         "service_notice": service_notice(case),
-        "requested_datetime": w3c(case.created_at),
-        "updated_datetime": w3c(case.updated_at),
-        "expected_datetime": w3c(case.expected_at),
+        "requested_datetime": w3c(case.created_at, zone),
+        "updated_datetime": w3c(case.updated_at, zone),
+        "expected_datetime": w3c(case.expected_at, zone),
         "address": case.address or None,
         "address_id": None,
         "zipcode": None,

@@ -218,8 +218,8 @@ def service_definition(request: HttpRequest, *, fmt: str, code: str) -> HttpResp
 
 def request_records(*, extensions: bool = False) -> QuerySet[Case]:
     """Cases with what a record shows, newest first, in a fixed number of queries however many
-    rows: one for the cases (with their service, department, latest public note and the original of a
-    duplicate annotated), one for their photos and, with ``extensions``, one for their public
+    rows: one for the cases (with their service, department, latest public note, first photo and
+    the original of a duplicate annotated) and, with ``extensions``, one for their public
     timelines. The reporter and contact columns are not even read."""
     latest_note = (
         CaseNote.objects.filter(case=OuterRef("pk"), is_public=True)
@@ -227,6 +227,12 @@ def request_records(*, extensions: bool = False) -> QuerySet[Case]:
         .exclude(text="")
         .order_by("-created_at", "-id")
         .values("text")[:1]
+    )
+    # The first photo that has a file or an address (both subqueries pick the same row).
+    first_photo = (
+        CasePhoto.objects.filter(case=OuterRef("pk"))
+        .exclude(image="", url="")
+        .order_by("created_at", "id")
     )
     cases = (
         Case.objects.only(*RECORD_FIELDS)
@@ -237,12 +243,9 @@ def request_records(*, extensions: bool = False) -> QuerySet[Case]:
             latest_public_note=Subquery(latest_note),
             duplicate_number=F("duplicate_of__tracking_number"),
         )
-        .prefetch_related(
-            Prefetch(
-                "photos",
-                queryset=CasePhoto.objects.only("case_id", "image", "url"),
-                to_attr="first_photos",
-            )
+        .annotate(
+            first_photo_image=Subquery(first_photo.values("image")[:1]),
+            first_photo_url=Subquery(first_photo.values("url")[:1]),
         )
         .order_by("-created_at", "-id")
     )
@@ -260,7 +263,10 @@ def request_records(*, extensions: bool = False) -> QuerySet[Case]:
 
 
 def _records(request: HttpRequest, cases, extensions: bool) -> list[dict]:
-    return [render.service_request(case, request, extensions=extensions) for case in cases]
+    zone = timezone.get_current_timezone()
+    return [
+        render.service_request(case, request, extensions=extensions, zone=zone) for case in cases
+    ]
 
 
 def _wants_extensions(params: dict[str, list[str]]) -> bool:
