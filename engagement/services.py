@@ -361,7 +361,8 @@ def _audit(case: Case | None, actor, action: str, reason: str = "", **data) -> C
 
 
 def _publish(case: Case, event_type: str, note: CaseNote | None = None) -> None:
-    """Tell the case's followers, its threads and its neighborhood (public data only)."""
+    """Tell the case's followers, its threads, its neighborhood and the city-wide tracker (public
+    data only)."""
     case = Case.objects.select_related(
         "service_type", "department", "neighborhood", "duplicate_of"
     ).get(pk=case.pk)
@@ -373,6 +374,7 @@ def _publish(case: Case, event_type: str, note: CaseNote | None = None) -> None:
         items.append((f"thread:{thread_id}", event_type, data))
     if case.neighborhood_id:
         items.append((f"neighborhood:{case.neighborhood.slug}", event_type, data))
+    items.append(("cases", event_type, data))
     live.publish_many(items)
 
 

@@ -98,7 +98,8 @@ def test_tracker_rows_show_number_type_status_place_dates_and_supporters():
     row = re.search(r'<li class="case-row.*?</li>', html, re.S).group(0)
     assert case.tracking_number in row and "Pothole" in row and "Fishtown" in row
     assert "Open" in row and "(overdue)" in row and "is-overdue" in row
-    assert "Supporters</dt><dd>1</dd>" in row
+    assert "Supporters</dt><dd data-case-supporters>1</dd>" in row
+    assert 'data-live-topic="cases"' in html  # rows change in place as cases move
     assert 'id="cases_map-data"' in html and case.tracking_number in html
 
 

@@ -109,6 +109,9 @@ def test_a_resident_files_a_case_that_is_located_routed_and_followed(philly):
     assert CaseAudit.objects.get(case=case, action="filed").data["channel"] == "web"
     assert Event.objects.filter(topic=f"case:{case.tracking_number}", type="case.created")
     assert Event.objects.filter(topic="neighborhood:old-city", type="case.created")
+    assert Event.objects.get(topic="cases", type="case.created").data["tracking_number"] == (
+        case.tracking_number
+    )
     payload = Event.objects.get(topic=f"case:{case.tracking_number}").data
     assert reporter.email not in str(payload) and "reporter" not in payload
 

@@ -446,6 +446,8 @@ async def test_who_may_follow_which_topic(app, neighborhood):
         ("alert:abc", "not_found", "not_found"),
         ("alert:" + "9" * 40, "not_found", "not_found"),
         ("weather:today", "unknown_topic", "unknown_topic"),
+        ("cases", "subscribed", "subscribed"),  # every 311 request, public data only
+        ("cases:all", "bad_topic", "bad_topic"),
         ("Neighborhood:x", "bad_topic", "bad_topic"),
         ("neighborhood:" + "a" * 100, "bad_topic", "bad_topic"),
         ("", "bad_topic", "bad_topic"),

@@ -115,6 +115,9 @@ def test_a_thread_escalated_to_311_is_worked_live_and_rated(browser, asgi_server
         expect(panel).to_contain_text(case.tracking_number)
         expect(panel.locator("[data-case-status]")).to_have_text("Open")
         case_page = open_live(resident_context, errors, case.get_absolute_url())
+        tracker = open_live(resident_context, errors, "/cases/")
+        row = tracker.locator(f'.case-row[data-tracking-number="{case.tracking_number}"]')
+        expect(row.locator("[data-case-status]")).to_have_text("Open")
 
         # Staff acknowledge it in the case desk.
         desk = staff_context.new_page()
@@ -137,6 +140,25 @@ def test_a_thread_escalated_to_311_is_worked_live_and_rated(browser, asgi_server
         )
         expect(case_page.locator("[data-case-timeline]")).to_contain_text("booked for Tuesday")
         assert case_page.evaluate("window.__notReloaded === true"), "the case page reloaded"
+        expect(row.locator("[data-case-status]")).to_have_text(
+            "Acknowledged", timeout=LIVE_TIMEOUT_MS
+        )
+        expect(row).to_have_class(re.compile("status-acknowledged"))
+        assert tracker.evaluate("window.__notReloaded === true"), "the tracker reloaded"
+
+        # A request filed elsewhere is counted on the open tracker, with a link to it.
+        file_case(
+            service_type=pothole,
+            reporter=forum_member(old_city),
+            lat=lat,
+            lon=lon,
+            description="Another one, further down Race Street.",
+            answers={"size": "small"},
+        )
+        expect(tracker.locator("[data-tracker-notice]")).to_contain_text(
+            "A new request was filed", timeout=LIVE_TIMEOUT_MS
+        )
+        tracker.close()
 
         # Staff close it as fixed; the thread page shows that too.
         desk_status(desk, status="Closed", note="Filled and rolled.", resolution="Fixed")

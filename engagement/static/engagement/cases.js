@@ -5,6 +5,9 @@
  *   subscribes to); the case panel of a thread page hears the same events on the thread's own
  *   "thread:<id>" topic, which the thread page subscribes to already. Both update the status
  *   badge, the supporters and the public timeline, and tell screen readers (#live-announcer).
+ * - Lists of requests (the tracker and "my requests" follow "cases", every case in the city; a
+ *   neighborhood page's panel hears its "neighborhood:<slug>" topic): each listed row's status
+ *   and supporters change in place; the tracker counts newly filed requests with a link to them.
  * - Maps: the tracker's requests, a request's pin.
  * - The report and escalation forms: the questions of a newly chosen type, and open requests of
  *   the same type near the pin (with "Me too" instead of filing again).
@@ -218,6 +221,53 @@
     fillLabels(labels, data);
     addNote(panel, data.note);
     announce("This discussion is now 311 request " + data.tracking_number + ".");
+  }
+
+  /* ---------- lists of cases: the tracker, "my requests", a neighborhood's panel ---------- */
+
+  /* Every listed row of the case, wherever the event came from ("cases", a neighborhood). */
+  function updateRows(data) {
+    var rows = document.querySelectorAll(".case-row[data-tracking-number]");
+    var changed = false;
+    for (var i = 0; i < rows.length; i++) {
+      var row = rows[i];
+      if (row.getAttribute("data-tracking-number") !== data.tracking_number) continue;
+      var before = row.className.match(/status-(\S+)/);
+      if (before && before[1] !== data.status) changed = true;
+      row.className = row.className.replace(/status-\S+/, "status-" + data.status)
+        .replace(/\s*is-overdue/, "") + (data.is_overdue ? " is-overdue" : "");
+      fillLabels(row.querySelector("[data-case-labels]"), data);
+      var supporters = row.querySelector("[data-case-supporters]");
+      if (supporters) supporters.textContent = String(data.supporter_count);
+    }
+    return changed;
+  }
+
+  /* New requests are counted, not inserted: they may not match the tracker's filters or page. */
+  var tracker = document.querySelector("[data-case-tracker]");
+  var filedSince = {};
+  function countFiled(data) {
+    var notice = document.querySelector("[data-tracker-notice]");
+    if (!tracker || !notice || filedSince[data.tracking_number]) return;
+    if (document.querySelector('.case-row[data-tracking-number="' + data.tracking_number + '"]')) return;
+    filedSince[data.tracking_number] = true;
+    var count = Object.keys(filedSince).length;
+    notice.textContent = (count === 1 ? "A new request was" : count + " new requests were") +
+      " filed since this page opened. ";
+    notice.appendChild(link(window.location.pathname + window.location.search, "Show the latest"));
+    notice.hidden = false;
+    announce(count === 1 ? "A new request was filed." : count + " new requests were filed.");
+  }
+
+  if (document.querySelector(".case-row[data-tracking-number]") || tracker) {
+    document.addEventListener("engagement:live", function (event) {
+      var message = event.detail || {};
+      if (!message.type || message.type.indexOf("case.") !== 0) return;
+      var data = message.data || {};
+      if (!data.tracking_number) return;
+      if (message.type === "case.created") countFiled(data);
+      else if (updateRows(data) && tracker) announce(describe(data));
+    });
   }
 
   var casePage = document.querySelector("[data-case-page]");
