@@ -450,8 +450,13 @@ def _clean_description(text: str, *, required: bool) -> str:
     return text
 
 
+ADDRESS_MAX, CONTACT_NAME_MAX, CONTACT_PHONE_MAX = 250, 120, 40
+
+
 def _clean_location(lat, lon, address: str) -> tuple[float | None, float | None, str]:
-    address = " ".join(_CONTROL.sub("", address or "").split())[:250]
+    address = " ".join(_CONTROL.sub("", address or "").split())
+    if len(address) > ADDRESS_MAX:
+        raise ValidationError({"address": f"Keep the address to {ADDRESS_MAX} characters."})
     if lat in (None, "") and lon in (None, ""):
         if not address:
             raise ValidationError({"location": "Put a pin on the map or give an address."})
@@ -531,6 +536,12 @@ def file_case(
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 errors.setdefault(field, []).extend(messages)
+    for field, value, most in (
+        ("contact_name", contact_name, CONTACT_NAME_MAX),
+        ("contact_phone", contact_phone, CONTACT_PHONE_MAX),
+    ):
+        if len(_CONTROL.sub("", value or "")) > most:
+            errors.setdefault(field, []).append(f"Keep it to {most} characters.")
     if channel in (Channel.PHONE, Channel.LIAISON) and not (contact_phone or contact_email):
         errors.setdefault("contact", []).append(
             "Take a phone number or an e-mail address so the city can follow up."
@@ -580,9 +591,9 @@ def file_case(
                 address=address,
                 neighborhood=neighborhood,
                 reporter=reporter if is_authenticated(reporter) else None,
-                contact_name=_CONTROL.sub("", contact_name or "")[:120],
+                contact_name=_CONTROL.sub("", contact_name or ""),
                 contact_email=(contact_email or "")[:254],
-                contact_phone=_CONTROL.sub("", contact_phone or "")[:40],
+                contact_phone=_CONTROL.sub("", contact_phone or ""),
                 channel=channel,
                 filed_by=filed_by if is_authenticated(filed_by) else None,
                 api_client=api_client[:120],
@@ -1000,7 +1011,8 @@ def add_note(case: Case, *, user, text: str, public: bool = True) -> CaseNote:
             is_public=public,
             created_at=now,
         )
-        Case.objects.filter(pk=case.pk).update(updated_at=now)
+        if public:  # ``updated_at`` is the last public change (Open311's updated_datetime)
+            Case.objects.filter(pk=case.pk).update(updated_at=now)
         _audit(case, user, "note", text[:200], public=public, note=note.pk)
         if public:
             _publish(case, "case.note", note)
@@ -1025,7 +1037,8 @@ def assign(case: Case, *, user, assignee, reason: str = "") -> Case:
         ):
             raise ValidationError({"assignee": f"Choose someone in {case.department.name}."})
     with transaction.atomic():
-        Case.objects.filter(pk=case.pk).update(assigned_to=assignee, updated_at=timezone.now())
+        # Internal: the public ``updated_at`` stays as it was.
+        Case.objects.filter(pk=case.pk).update(assigned_to=assignee)
         CaseNote.objects.create(
             case=case,
             author=user,

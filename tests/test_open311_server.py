@@ -314,6 +314,7 @@ def test_discovery_is_served_outside_and_inside_the_endpoint_in_both_formats(cli
     xml = from_xml(response)
     validate("discovery", xml)
     assert xml == data
+    assert response["Access-Control-Allow-Origin"] == "*"  # public data, readable from any page
 
 
 def test_discovery_changeset_moves_when_a_service_changes(client, pothole):
@@ -587,6 +588,51 @@ def test_an_address_alone_or_an_address_id_alone_is_a_location(client, place, po
     assert addresses[first[0]["service_request_id"]] == "12 Market St, Philadelphia"
     assert addresses[second[0]["service_request_id"]] == "Address id ADR-77"
     assert addresses[pinned[0]["service_request_id"]] == ""
+    # FixMyStreet's placeholder is no address id: without a pin it is no location at all.
+    alone = post(client, **base, address_id="#NOTPINPOINTED#")
+    assert error_descriptions(alone, "json", 400) == [
+        "location: give lat and long, address_string or address_id."
+    ]
+
+
+def test_overlong_address_name_and_phone_are_refused_not_cut(client, place, pothole, secret):
+    data = filing(
+        place,
+        secret,
+        address_string="1 Market St " * 30,
+        first_name="A" * 121,
+        phone="2" * 41,
+        address_id="x" * 201,
+    )
+    assert sorted(error_descriptions(post(client, **data), "json", 400)) == [
+        "address_id: at most 200 characters."
+    ]
+    del data["address_id"]
+    assert sorted(error_descriptions(post(client, **data), "json", 400)) == [
+        "address_string: Keep the address to 250 characters.",
+        "first_name: Keep it to 120 characters.",
+        "phone: Keep it to 40 characters.",
+    ]
+    assert not Case.objects.exists()
+
+
+def test_a_form_body_labelled_latin_1_is_read_in_that_charset(client, place, pothole, secret):
+    body = urlencode(filing(place, secret, description="Caf\xe9 corner"), encoding="latin-1")
+    response = client.post(
+        f"{BASE}/requests.json",
+        body,
+        content_type="application/x-www-form-urlencoded; charset=ISO-8859-1",
+    )
+    answer(response, "json", "posted")
+    assert "Access-Control-Allow-Origin" not in response  # filing is for servers
+    assert Case.objects.get().description == "Caf\xe9 corner"
+    unknown = client.generic(
+        "POST",
+        f"{BASE}/requests.json",
+        urlencode(filing(place, secret)).encode(),
+        content_type="application/x-www-form-urlencoded; charset=klingon",
+    )
+    assert error_descriptions(unknown, "json", 400) == ["Content-Type: unknown charset “klingon”."]
 
 
 def test_an_unknown_service_is_a_404_and_a_missing_one_a_400(client, place, pothole, secret):
@@ -764,6 +810,9 @@ def test_statuses_map_to_open_and_closed_with_notes_and_notices(client, place, p
         closed, user=staff, status="closed", resolution="fixed", note="Patched today."
     )
     services.merge_cases(duplicate, original, user=staff, reason="Same hole")
+    # Internal work after closing leaves the public last change (the closing) where it was.
+    services.add_note(closed, user=staff, text="Crew timesheet filed", public=False)
+    services.assign(closed, user=staff, assignee=staff, reason="For the records")
     data = answer(client.get(f"{BASE}/requests.json"), "json", "service_requests")
     by_id = {r["service_request_id"]: r for r in data}
     ack = by_id[acknowledged.tracking_number]
@@ -907,6 +956,15 @@ def test_dates_bound_the_requested_time_within_90_days(client, spread):
     assert error_descriptions(client.get(f"{BASE}/requests.json", backwards), "json", 400)
     garbage = {"start_date": "yesterday", "updated_after": "soon"}
     assert len(error_descriptions(client.get(f"{BASE}/requests.json", garbage), "json", 400)) == 2
+    for name, value in (
+        ("start_date", "9999-12-31T00:00:00Z"),
+        ("end_date", "0001-01-01"),
+        ("updated_after", "9999-12-31T23:59:59-05:00"),
+        ("updated_before", "0001-01-01T00:00:00+05:00"),
+    ):
+        assert error_descriptions(
+            client.get(f"{BASE}/requests.json", {name: value}), "json", 400
+        ) == [f"{name}: give a date between 1970 and 2999."]
 
 
 def test_updated_after_and_before_filter_on_the_last_change_with_no_default_window(client, spread):

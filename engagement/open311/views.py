@@ -7,6 +7,7 @@ errors included, is in that format (never an HTML page). Business rules stay in
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import uuid
@@ -17,7 +18,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import BadRequest, SuspiciousOperation, ValidationError
 from django.db.models import Exists, F, Max, OuterRef, Prefetch, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.utils import timezone
@@ -89,7 +90,11 @@ def endpoint(*methods: str) -> Callable:
                         {"Allow": ", ".join(sorted(allowed))},
                     )
                 check_jurisdiction(request)
-                return view(request, *args, fmt=fmt, **kwargs)
+                response = view(request, *args, fmt=fmt, **kwargs)
+                if request.method in ("GET", "HEAD"):
+                    # Public data: a web page on another site may read it (filing needs a key).
+                    response["Access-Control-Allow-Origin"] = "*"
+                return response
             except Open311Error as exc:
                 return render.errors(fmt, exc.status, exc.messages, headers=exc.headers)
             except RateLimited as exc:
@@ -113,10 +118,28 @@ def endpoint(*methods: str) -> Callable:
 # Parameters -----------------------------------------------------------------------------------
 
 
+def _form(request: HttpRequest) -> QueryDict:
+    """The POST body. A form body labelled with another charset than UTF-8 (older clients send
+    ``charset=iso-8859-1`` with plain ASCII) is read in that charset instead of refused."""
+    charset = request.content_params.get("charset", "") if request.content_params else ""
+    if (
+        request.method == "POST"
+        and request.content_type == "application/x-www-form-urlencoded"
+        and charset.lower().replace("_", "-") not in ("", "utf-8", "utf8")
+    ):
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            raise Open311Error(400, [f"Content-Type: unknown charset “{charset[:40]}”."]) from None
+        return QueryDict(request.body, encoding=charset)
+    return request.POST
+
+
 def parameters(request: HttpRequest) -> dict[str, list[str]]:
     """Body and query string together (the body wins): clients put ``api_key`` and
     ``jurisdiction_id`` in either."""
-    merged = {name: request.POST.getlist(name) for name in request.POST}
+    form = _form(request)
+    merged = {name: form.getlist(name) for name in form}
     for name in request.GET:
         merged.setdefault(name, request.GET.getlist(name))
     return merged
@@ -142,6 +165,10 @@ def comma_list(value: str) -> list[str]:
     return list(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
 
 
+# Dates outside these years mean nothing here (and would overflow the 90-day window's arithmetic).
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
+
+
 def parse_when(name: str, value: str, problems: list[str]) -> datetime | None:
     """A W3C datetime (``2026-03-01T09:30:00Z``, ``…-05:00``); a bare date is local midnight."""
     if not value:
@@ -160,6 +187,9 @@ def parse_when(name: str, value: str, problems: list[str]) -> datetime | None:
         parsed = None
     if parsed is None:
         problems.append(f"{name}: give a W3C date and time such as 2026-03-01T00:00:00Z.")
+        return None
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        problems.append(f"{name}: give a date between {EARLIEST_YEAR} and {LATEST_YEAR}.")
         return None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
@@ -392,6 +422,7 @@ def token_lookup(request: HttpRequest, *, fmt: str, token: str) -> HttpResponse:
 # Fields of services.file_case's errors → the parameter a client sent.
 PARAMETER_OF = {
     "service_type": "service_code",
+    "address": "address_string",
     "photos": "media",
     "contact_email": "email",
     "contact_phone": "phone",
@@ -453,6 +484,11 @@ def _media_urls(params: dict[str, list[str]], problems: list[str]) -> list[str]:
     return urls
 
 
+# Values of ``address_id`` that mean "none": FixMyStreet sends this when the pin is all it has.
+NO_ADDRESS_IDS = {"#NOTPINPOINTED#"}
+ADDRESS_ID_MAX = 200
+
+
 def create_request(request: HttpRequest, *, fmt: str) -> HttpResponse:
     """``POST requests``: file a case for a client holding an active ``api_key``."""
     params = parameters(request)
@@ -470,12 +506,20 @@ def create_request(request: HttpRequest, *, fmt: str) -> HttpResponse:
     lat, lon = _location(params, problems)
     address = first(params, "address_string")
     address_id = first(params, "address_id")
+    if address_id.upper() in NO_ADDRESS_IDS:
+        address_id = ""  # FixMyStreet's "no address id" placeholder
+    elif len(address_id) > ADDRESS_ID_MAX:
+        problems.append(f"address_id: at most {ADDRESS_ID_MAX} characters.")
     if not (first(params, "lat") or first(params, "long") or first(params, "lon")) and not (
         address or address_id
     ):
         problems.append("location: give lat and long, address_string or address_id.")
     answers = _answers(params)
-    uploads = request.FILES.getlist("media") + request.FILES.getlist("media[]")
+    files = request.FILES if request.content_type == "multipart/form-data" else {}
+    uploads = [
+        *(files.getlist("media") if files else ()),
+        *(files.getlist("media[]") if files else ()),
+    ]
     # Uploaded files win over media_url (the v2.1 draft's rule).
     media_urls = [] if uploads else _media_urls(params, problems)
     idempotency = request.headers.get("Idempotency-Key", "").strip()
