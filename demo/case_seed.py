@@ -14,7 +14,7 @@ from django.utils import timezone
 from shapely.geometry import shape
 
 from engagement import services as cases
-from engagement.models import Case, CaseNote, Holiday, ServiceQuestion, ServiceType
+from engagement.models import Case, CaseAudit, CaseNote, Holiday, ServiceQuestion, ServiceType
 from forums.models import ForumCategory, Thread
 from neighborhoods.models import CityStaff, Department, Neighborhood, OrganizationMembership
 
@@ -325,22 +325,32 @@ def _point(neighborhood: Neighborhood, dlat: float = 0.0, dlon: float = 0.0):
 
 
 def _backdate(case: Case, days: float) -> Case:
-    """Move a seeded case (and its timeline) into the past, keeping its service level honest."""
+    """Move a seeded case (and its timeline) into the past, keeping its service level honest and
+    its dates in step with its timeline: acknowledged and closed when those notes say, last
+    changed (publicly) at its last public note."""
+    case.refresh_from_db()  # the caller's copy may predate its status changes
     created = timezone.now() - timedelta(days=days)
     notes = list(case.notes.order_by("created_at", "id"))
     span = max(timezone.now() - created, timedelta(minutes=1))
+    at = {}
     for n, note in enumerate(notes):
-        when = created + span * (n / max(1, len(notes)))
-        CaseNote.objects.filter(pk=note.pk).update(created_at=when)
+        at[note.pk] = created + span * (n / max(1, len(notes)))
+        CaseNote.objects.filter(pk=note.pk).update(created_at=at[note.pk])
+    audit = list(case.audit.order_by("created_at", "id"))
+    for n, entry in enumerate(audit):
+        when = created + span * (n / max(1, len(audit)))
+        CaseAudit.objects.filter(pk=entry.pk).update(created_at=when)
+    moves = [n for n in notes if n.kind == CaseNote.Kind.STATUS]
     fields = {
         "created_at": created,
         "expected_at": cases.expected_at(case.service_type, created),
+        "updated_at": max((at[n.pk] for n in notes if n.is_public), default=created),
     }
     if case.acknowledged_at:
-        fields["acknowledged_at"] = created + span * 0.2
+        fields["acknowledged_at"] = at[moves[0].pk] if moves else created + span * 0.2
     if case.closed_at:
-        fields["closed_at"] = created + span * 0.8
-        fields["updated_at"] = created + span * 0.8
+        closings = [n for n in moves if n.status_to == Case.Status.CLOSED]
+        fields["closed_at"] = at[closings[-1].pk] if closings else created + span * 0.8
     Case.objects.filter(pk=case.pk).update(**fields)
     case.refresh_from_db()
     return case
