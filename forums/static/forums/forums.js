@@ -57,10 +57,16 @@
       input.value = extra[name];
       form.appendChild(input);
     });
-    var button = el("button", "small secondary vote", buttonText);
+    var button = el("button", "small secondary vote");
     button.type = "submit";
     button.setAttribute("aria-pressed", "false");
-    if (hiddenLabel) button.appendChild(el("span", "visually-hidden", hiddenLabel));
+    button.title = "Support this";
+    var off = el("span", "vote-off", buttonText);
+    if (hiddenLabel) off.appendChild(el("span", "visually-hidden", hiddenLabel));
+    button.appendChild(off);
+    var on = el("span", "vote-on", "✓ Supported");
+    on.setAttribute("aria-hidden", "true");
+    button.appendChild(on);
     form.appendChild(button);
     return form;
   }
@@ -568,6 +574,21 @@
     note.textContent = text;
   }
 
+  /* A quiet word beside the button after withdrawing (empty text removes it). */
+  function showVoteNote(form, text) {
+    var note = form.parentNode.querySelector("[data-vote-note]");
+    if (!text) {
+      if (note) note.parentNode.removeChild(note);
+      return;
+    }
+    if (!note) {
+      note = el("span", "small muted vote-note");
+      note.setAttribute("data-vote-note", "");
+      form.parentNode.insertBefore(note, form.nextSibling);
+    }
+    note.textContent = text;
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form || form.tagName !== "FORM" || !window.fetch) return;
@@ -597,7 +618,11 @@
         }
         var count = result.data.vote_count;
         form.action = form.action.replace(/(un)?vote\/$/, voting ? "unvote/" : "vote/");
-        if (button) button.setAttribute("aria-pressed", voting ? "true" : "false");
+        if (button) {
+          button.setAttribute("aria-pressed", voting ? "true" : "false");
+          button.title = voting ? "You support this; press to withdraw" : "Support this";
+        }
+        showVoteNote(form, voting ? "" : "Support withdrawn.");
         var scope = replyId
           ? form.closest("[data-reply-id]")
           : form.closest("li") || document.querySelector("[data-thread-page]") || document;
