@@ -118,6 +118,21 @@ class CityStaff(models.Model):
     def __str__(self) -> str:
         return f"{self.user} ({self.department})"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        give_staff_a_public_name(self)
+
+
+def give_staff_a_public_name(staff: CityStaff) -> None:
+    """City staff speak for the city: with no display name of their own they appear under their
+    full name (or as their department's staff), never as an anonymous "Neighbor 12"."""
+    profile, _ = Profile.objects.get_or_create(user=staff.user)
+    if profile.display_name:
+        return
+    name = staff.user.get_full_name().strip() or f"{staff.department.name} staff"
+    profile.display_name = name[:60]
+    profile.save(update_fields=["display_name"])
+
 
 class Profile(models.Model):
     """What a person tells the platform about themselves. The home location is never public."""

@@ -370,6 +370,23 @@ def test_mentions_inside_quotes_and_code_are_not_mentions():
     assert services.mentioned_users(f"thanks @{named.username}!") == [named]
 
 
+def test_city_staff_answer_under_their_name_never_as_an_anonymous_neighbor():
+    named = f.CityStaffFactory(
+        user__first_name="Sam", user__last_name="Rivera", department__name="Streets Department"
+    ).user
+    nameless = f.CityStaffFactory(
+        user__first_name="", user__last_name="", department__name="Water Department"
+    ).user
+    chosen = f.UserFactory()
+    f.ProfileFactory(user=chosen, display_name="Streets desk")
+    f.CityStaffFactory(user=chosen)
+    thread = f.thread(f.NeighborhoodFactory())
+    reply = f.reply(thread, author=named, body="A crew is on the way.")
+    assert services.reply_payload(reply)["author"] == "Sam Rivera"
+    assert services.author_name(nameless) == "Water Department staff"
+    assert services.author_name(chosen) == "Streets desk"  # their own choice stays
+
+
 def test_an_official_reply_marked_as_the_answer_notifies_followers():
     thread = f.thread()
     follower = f.forum_member(thread.neighborhood)
