@@ -251,9 +251,15 @@ class CaseDetailSerializer(CaseSerializer):
     viewer = CaseViewerSerializer()
 
 
+class NearbyViewerSerializer(serializers.Serializer):
+    reported = serializers.BooleanField(help_text="the signed-in person reported this case")
+    supported = serializers.BooleanField(help_text="they said “me too” to it already")
+
+
 class NearbyCaseSerializer(serializers.Serializer):
     case = CaseSerializer()
     distance_m = serializers.IntegerField()
+    you = NearbyViewerSerializer()
 
 
 class SupportResultSerializer(serializers.Serializer):
@@ -690,9 +696,24 @@ class NearbyCasesView(ApiView):
                 str(exc), code="invalid_point", fields={"lat": [str(exc)], "lon": [str(exc)]}
             ) from exc
         found = services.nearby_open_cases(service_type, lat, lon)
+        user = request.user
+        mine: set[int] = set()
+        if is_authenticated(user) and found:
+            mine = set(
+                CaseSupport.objects.filter(
+                    user=user, case__in=[case for case, _ in found]
+                ).values_list("case_id", flat=True)
+            )
         return Response(
             [
-                {"case": _case_item(case, request.user), "distance_m": round(distance)}
+                {
+                    "case": _case_item(case, user),
+                    "distance_m": round(distance),
+                    "you": {
+                        "reported": is_authenticated(user) and case.reporter_id == user.pk,
+                        "supported": case.pk in mine,
+                    },
+                }
                 for case, distance in found
             ]
         )

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from alerts import live
 from alerts.models import Severity
 from alerts.notify import notify_many
+from alerts.tasks import absolute
 from forums.models import Follow as ThreadFollow
 from forums.models import Thread
 from forums.models import Vote as ThreadVote
@@ -674,18 +675,24 @@ def open_case_for_thread(thread: Thread) -> Case | None:
 
 
 def suggested_service_type(thread: Thread) -> ServiceType | None:
-    """The active type whose forum tags best match the thread's tags, else its category's."""
+    """The active type whose forum tags and keywords best match the thread's tags and title (the
+    category breaks ties), or the only type of the thread's category. ``None`` when nothing
+    points to one type: the person chooses rather than being steered to a wrong department."""
     tags = {t.lower() for t in thread.tags.names()}
-    best, best_score = None, 0
-    for service_type in ServiceType.objects.filter(is_active=True):
+    words = set(re.findall(r"[a-z]+", thread.title.lower()))
+    types = list(ServiceType.objects.filter(is_active=True))
+    best, best_score = None, 0.0
+    for service_type in types:
         score = 2 * len(tags & set(service_type.tag_list))
-        if service_type.forum_category_id == thread.category_id:
-            score += 1
-        words = set(re.findall(r"[a-z]+", thread.title.lower()))
         score += len(words & {k.lower() for k in service_type.keyword_list})
+        if score and service_type.forum_category_id == thread.category_id:
+            score += 0.5
         if score > best_score:
             best, best_score = service_type, score
-    return best
+    if best is not None:
+        return best
+    same_category = [t for t in types if t.forum_category_id == thread.category_id]
+    return same_category[0] if len(same_category) == 1 else None
 
 
 def escalation_draft(thread: Thread) -> dict:
@@ -694,7 +701,7 @@ def escalation_draft(thread: Thread) -> dict:
         "service_type": suggested_service_type(thread),
         "description": (
             f"{thread.title}\n\n{plain_text(thread.body, DESCRIPTION_MAX - 400)}\n\n"
-            f"From the neighborhood discussion: {thread.get_absolute_url()}"
+            f"From the neighborhood discussion: {absolute(thread.get_absolute_url())}"
         )[:DESCRIPTION_MAX],
         "lat": thread.lat,
         "lon": thread.lon,

@@ -300,6 +300,8 @@ def case_action(request: HttpRequest, tracking_number: str, action: str) -> Http
 def _simple_action(request: HttpRequest, case: Case, action: str) -> str:
     user = request.user
     if action == "support":
+        if case.reporter_id == user.pk:
+            return f"You reported request {case.tracking_number} yourself: it counts you already."
         services.support(case, user=user, ip=client_ip(request))
         return (
             f"Thank you: your “me too” counts on request {case.tracking_number}, and you will "

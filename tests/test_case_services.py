@@ -219,6 +219,23 @@ def test_call_takers_and_liaisons_file_for_others_and_contacts_stay_private(phil
 # Escalation ---------------------------------------------------------------------------------
 
 
+def test_the_suggested_type_needs_evidence_not_just_a_shared_category():
+    n = f.NeighborhoodFactory()
+    safety = f.forum_category("safety")
+    noise = f.service_type("noise", forum_tags="noise, music", forum_category=safety)
+    f.service_type("speeding", forum_tags="speeding", forum_category=safety)
+    crossing = f.thread(
+        n, title="Dangerous crossing at Front and Market", tags="crosswalk", category_slug="safety"
+    )
+    assert services.suggested_service_type(crossing) is None  # two types share the category
+    loud = f.thread(n, title="Loud music every night", tags="music", category_slug="safety")
+    assert services.suggested_service_type(loud) == noise
+    draft = services.escalation_draft(crossing)
+    assert draft["service_type"] is None
+    link = draft["description"].rsplit("From the neighborhood discussion: ", 1)[1]
+    assert link.startswith("http") and link.endswith(crossing.get_absolute_url())
+
+
 def test_escalating_a_thread_prefills_from_it_and_happens_once(philly):
     old_city = philly["Old City"]
     kind = f.service_type("pothole", forum_tags="potholes, road")

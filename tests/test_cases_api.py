@@ -619,8 +619,23 @@ class TestOneCase:
         found = response.json()
         assert [item["case"]["tracking_number"] for item in found] == [case.tracking_number]
         assert 25 < found[0]["distance_m"] < 45
+        assert found[0]["you"] == {"reported": False, "supported": False}
         service_type("graffiti", department=kind.department)
         assert api.get(NEARBY, {"type": "graffiti", "lat": case.lat, "lon": case.lon}).json() == []
+
+    def test_nearby_says_which_ones_you_reported_or_support_already(self, api_as, case, place):
+        near = {"type": "pothole", "lat": case.lat, "lon": case.lon}
+        assert api_as(case.reporter).get(NEARBY, near).json()[0]["you"] == {
+            "reported": True,
+            "supported": True,
+        }
+        neighbour = forum_member(place)
+        assert api_as(neighbour).get(NEARBY, near).json()[0]["you"]["supported"] is False
+        api_as(neighbour).post(case_url(case, "support"))
+        assert api_as(neighbour).get(NEARBY, near).json()[0]["you"] == {
+            "reported": False,
+            "supported": True,
+        }
 
     def test_nearby_names_missing_and_wrong_parameters(self, api, kind):
         missing = error_of(api.get(NEARBY, {"lat": "1.0"}), 400)

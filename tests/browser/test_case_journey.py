@@ -211,6 +211,7 @@ def test_a_resident_about_to_report_is_shown_the_same_problem_nearby_and_says_me
         expect(page.locator("[data-nearby-list] li")).to_have_count(0)
 
         click_on_map(page, "pin_map", lat, lon)
+        expect(page.locator("input[name=lat]")).to_have_value(re.compile(r"^39\.\d+"))
         nearby = page.locator("[data-nearby-list] li")
         expect(nearby).to_have_count(1)
         expect(nearby).to_contain_text(existing.tracking_number)

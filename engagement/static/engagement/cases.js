@@ -433,7 +433,10 @@
           " away · filed " + day(data.created_at) + " · " + data.supporter_count + " supporter" + (data.supporter_count === 1 ? "" : "s");
         span.appendChild(el("span", "small muted", facts));
         li.appendChild(span);
-        if (channel === "web") {
+        var you = item.you || {};
+        if (channel === "web" && (you.reported || you.supported)) {
+          li.appendChild(el("span", "small badge info", you.reported ? "You reported this one" : "You said “me too” already"));
+        } else if (channel === "web") {
           var button = el("button", "small secondary", "Me too");
           button.type = "submit";
           button.setAttribute("formaction", data.url + "support/");
@@ -464,13 +467,25 @@
       if (key === lastKey && !force) return;
       lastKey = key;
       var url = nearbyUrl + "?type=" + encodeURIComponent(code) + "&lat=" + lat + "&lon=" + lon;
+      ask(url, key, 1);
+    }
+
+    /* One more try after a second when the server was busy or the network hiccuped. */
+    function ask(url, key, retries) {
+      function again() {
+        if (retries > 0 && key === lastKey) setTimeout(function () { ask(url, key, retries - 1); }, 1000);
+      }
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (response) {
+          if (response.ok) return response.json();
+          if (response.status === 429 || response.status >= 500) again();
+          return null;
+        })
         .then(function (data) {
           if (!data || key !== lastKey) return;
           render(Array.isArray(data) ? data : (data.results || []));
         })
-        .catch(function () { /* the button still works */ });
+        .catch(again); /* the button still works meanwhile */
     }
 
     function later() {
