@@ -235,7 +235,14 @@ class DeskListMixin(DeskAccessMixin):
             return queryset
         if TRACKING.match(query):
             return queryset.filter(tracking_number=query)
-        return queryset.filter(Q(tracking_number__icontains=query) | Q(address__icontains=query))
+        return queryset.filter(
+            Q(tracking_number__icontains=query)
+            | Q(address__icontains=query)
+            | Q(description__icontains=query)
+            | Q(service_type__name__icontains=query)
+            | Q(neighborhood__name__icontains=query)
+            | Q(contact_name__icontains=query)  # a caller asking about their request
+        )
 
 
 class DeskView(DeskListMixin, ReportView):
@@ -329,7 +336,7 @@ class BulkStatusView(DeskAccessMixin, View):
         form = BulkStatusForm(request.POST, cases=desk_scope(request.user), prefix="bulk")
         if not form.is_valid():
             problems = "; ".join(
-                f"{form.fields[name].label if name in form.fields else 'Form'}: {' '.join(errs)}"
+                f"{label}: {' '.join(errs)}" if (label := _label(form, name)) else " ".join(errs)
                 for name, errs in form.errors.items()
             )
             messages.error(request, f"Nothing was changed. {problems}")
@@ -358,6 +365,11 @@ class BulkStatusView(DeskAccessMixin, View):
                 f"{details}",
             )
         return redirect(back)
+
+
+def _label(form: forms.Form, name: str) -> str:
+    field = form.fields.get(name)
+    return str(field.label) if field is not None and field.label else ""
 
 
 def _reason(exc: ValidationError | PermissionDenied) -> str:

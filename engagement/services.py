@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 
 from alerts import live
 from alerts.models import Severity
@@ -213,8 +214,20 @@ def _clean_answer(question: ServiceQuestion, values: list[str]):
     return value
 
 
+# The first line of a case's timeline, by channel.
+FILED_VIA = {
+    Channel.WEB: "Filed on the web.",
+    Channel.API: "Filed through the API.",
+    Channel.PHONE: "Filed by phone, with a call taker.",
+    Channel.LIAISON: "Filed by a neighborhood liaison for a neighbour.",
+    Channel.FIELD: "Filed by city staff in the field.",
+    Channel.OPEN311: "Filed through an Open311 app.",
+}
+
+
 def answer_labels(case: Case) -> list[tuple[str, str]]:
-    """(question, answer as shown) for the case's answers, in question order."""
+    """(question, answer as shown) for the case's answers, in question order: list answers by
+    their names, dates and times as people read them, in the site's time zone."""
     out = []
     for question in questions_of(case.service_type):
         if question.code not in case.answers:
@@ -223,10 +236,21 @@ def answer_labels(case: Case) -> list[tuple[str, str]]:
         names = dict(question.value_list())
         if isinstance(value, list):
             shown = ", ".join(names.get(v, v) for v in value)
+        elif question.datatype == ServiceQuestion.Datatype.DATETIME:
+            shown = _readable_datetime(value)
         else:
             shown = names.get(value, value)
         out.append((question.prompt, shown))
     return out
+
+
+def _readable_datetime(value) -> str:
+    parsed = parse_datetime(str(value)) if value else None
+    if parsed is None:
+        return str(value)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return date_format(timezone.localtime(parsed), "DATETIME_FORMAT")
 
 
 # Who may do what ----------------------------------------------------------------------------
@@ -629,7 +653,7 @@ def file_case(
                 case=case,
                 author=filed_by or case.reporter,
                 kind=CaseNote.Kind.CREATED,
-                text=f"Filed by {case.get_channel_display().lower()}.",
+                text=FILED_VIA.get(case.channel, "Filed."),
                 status_to=Status.OPEN,
                 created_at=now,
             )

@@ -241,6 +241,8 @@ def test_list_filters_and_search(client, streets_staff, pothole, streets, place)
     assert shown(assigned="me") == {plain}
     assert shown(q=late.tracking_number) == {late}
     assert shown(q="Birch Street") == {phoned}
+    assert shown(q="lamp is OUT") == {phoned}  # the description
+    assert shown(q="Birch Hill") == {dark}  # the neighborhood
     assert 'class="case-desk-row case-desk-row--overdue"' in page(client, DESK, {"overdue": "true"})
 
 
@@ -539,7 +541,7 @@ def test_bulk_change_is_limited_to_the_desk_and_needs_a_selection(
     )
     assert "Nothing was changed." in response.content.decode()
     response = client.post(BULK, {"bulk-status": "acknowledged"}, follow=True)
-    assert "Select at least one case." in response.content.decode()
+    assert "Nothing was changed. Select at least one case." in response.content.decode()
     assert set(Case.objects.values_list("status", flat=True)) == {"open"}
 
 

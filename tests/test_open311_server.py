@@ -855,7 +855,7 @@ def test_extensions_add_the_channel_place_duplicate_support_and_public_timeline(
             "supporter_count": 1,
         }
         assert [(n["type"], n["summary"], n["description"]) for n in record["notes"]] == [
-            ("created", "Request filed", "Filed by web."),
+            ("created", "Request filed", "Filed on the web."),
             ("status", "Status: Acknowledged", "Crew told."),
         ]
         assert all(W3C.match(n["datetime"]) for n in record["notes"])

@@ -16,6 +16,13 @@ def author_name(user) -> str:
 
 
 @register.filter
+def sentence(text) -> str:
+    """The text with a full stop at the end, unless it ends in punctuation already."""
+    text = str(text or "").strip()
+    return text if not text or text[-1] in ".!?…" else f"{text}."
+
+
+@register.filter
 def distance(metres) -> str:
     """``240 m`` or ``1.3 km``."""
     if metres is None:
