@@ -88,6 +88,21 @@ def test_answers_are_checked_against_the_questions():
     }
 
 
+def test_answers_are_shown_by_their_names_and_dates_as_people_read_them(settings):
+    settings.TIME_ZONE = "America/New_York"
+    kind = f.service_type("pothole", questions=QUESTIONS)
+    case = f.case(
+        f.NeighborhoodFactory(),
+        kind=kind,
+        answers={"size": "large", "lanes": ["bike", "car"], "seen": "2026-11-20T13:15:00+00:00"},
+    )
+    assert services.answer_labels(case) == [
+        ("How big is it?", "Larger than a plate"),
+        ("Which lanes?", "Bike lane, Car lane"),
+        ("When did you see it?", "Nov. 20, 2026, 8:15 a.m."),
+    ]
+
+
 def test_a_resident_files_a_case_that_is_located_routed_and_followed(philly):
     old_city = philly["Old City"]
     kind = f.service_type("pothole", questions=QUESTIONS)
