@@ -213,6 +213,9 @@ class CaseNoteSerializer(serializers.Serializer):
     status_from = serializers.CharField()
     status_to = serializers.CharField()
     created_at = serializers.DateTimeField()
+    created_label = serializers.CharField(
+        help_text="`created_at` as the site shows it, in its time zone (“Dec 6, 2026, 3:07 p.m.”)."
+    )
     by_staff = serializers.BooleanField()
     photo = serializers.CharField(allow_null=True, help_text="A photo given when contesting.")
 

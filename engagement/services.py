@@ -367,6 +367,8 @@ def note_payload(note: CaseNote) -> dict:
         "status_from": note.status_from,
         "status_to": note.status_to,
         "created_at": _iso(note.created_at),
+        # As the timeline shows it (engagement/includes/timeline.html), so live entries match.
+        "created_label": date_format(timezone.localtime(note.created_at), "M j, Y, g:i a"),
         "by_staff": bool(note.author_id and is_city_staff(note.author)),
     }
 

@@ -119,7 +119,7 @@
       : note.kind === "created" ? "Filed" : note.kind_label;
     head.appendChild(el("strong", null, title));
     head.appendChild(document.createTextNode(" · "));
-    head.appendChild(time(note.created_at, when(note.created_at)));
+    head.appendChild(time(note.created_at, note.created_label || when(note.created_at)));
     if (note.by_staff) {
       head.appendChild(document.createTextNode(" "));
       head.appendChild(el("span", "badge official", "City"));
