@@ -480,9 +480,17 @@ def _filing_page(request: HttpRequest, channel: str) -> HttpResponse:
             "nearby_url": reverse("api-cases-nearby"),
             "step_method": "get" if channel == Case.Channel.WEB else "post",
             "held": held,
+            # A resident's map opens on their own neighborhood rather than the whole city.
+            "home_boundary": _home_boundary(request.user) if channel == Case.Channel.WEB else None,
         },
         status=status,
     )
+
+
+def _home_boundary(user) -> dict | None:
+    profile = getattr(user, "engagement_profile", None) if is_authenticated(user) else None
+    home = profile.home_neighborhood if profile and profile.home_neighborhood_id else None
+    return home.boundary if home else None
 
 
 def _file(request: HttpRequest, channel: str, form: CaseForm, service_type: ServiceType):

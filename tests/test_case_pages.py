@@ -413,6 +413,17 @@ def test_report_starts_with_the_types_grouped_then_asks_the_questions_of_the_cho
     assert 'name="q_size"' not in html and "Kept</textarea>" in html
 
 
+def test_the_report_map_opens_on_the_residents_own_neighborhood():
+    n = f.NeighborhoodFactory(boundary=f.square_polygon(39.95, -75.15))
+    kind = f.service_type("pothole", questions=QUESTIONS)
+    resident = f.MembershipFactory(neighborhood=n, home_claimed=True).user
+    url = reverse("engagement:report") + "?service_type=pothole"
+    html = html_of(signed_in(resident).get(url))
+    assert 'data-boundary="pin-boundary"' in html and 'id="pin-boundary"' in html
+    homeless = html_of(signed_in(f.VerifiedUserFactory()).get(url))
+    assert 'id="pin-boundary"' not in homeless and kind.name in homeless
+
+
 def test_report_with_a_required_answer_missing_keeps_everything_and_marks_the_field():
     n = f.NeighborhoodFactory()
     kind = f.service_type("pothole", questions=QUESTIONS)
