@@ -318,12 +318,18 @@ class LocationForm(forms.Form):
 
 
 def _answer_field(question: ServiceQuestion) -> forms.Field:
-    common = {"label": question.prompt, "required": question.required}
+    common = {
+        "label": question.prompt,
+        "required": question.required,
+        "error_messages": {"required": f"Answer “{question.prompt}”."},
+    }
     if question.datatype_description:
         common["help_text"] = question.datatype_description
     if question.datatype == Datatype.SINGLE:
+        # A required question offers its answers only; an optional one also "No answer".
+        blank = [] if question.required else [("", "No answer")]
         return forms.ChoiceField(
-            choices=[("", "—")] + question.value_list(), widget=forms.RadioSelect, **common
+            choices=blank + question.value_list(), widget=forms.RadioSelect, **common
         )
     if question.datatype == Datatype.MULTI:
         return forms.MultipleChoiceField(

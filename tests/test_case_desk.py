@@ -587,7 +587,8 @@ def test_the_field_form_shows_what_is_missing(client, streets_staff, pothole):
     )
     shown = response.content.decode()
     assert response.status_code == 200
-    assert "This field is required." in shown  # the required list question
+    assert "Answer “How big is it?”." in shown  # the required list question, by name
+    assert 'value=""' not in shown.split("How big is it?")[1].split("Which lanes?")[0]
     assert "Select a valid choice" in shown
     response = client.post(
         f"{FIELD}?type=pothole",
