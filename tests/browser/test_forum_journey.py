@@ -18,7 +18,7 @@ from forums import services
 from forums.models import Reply, Thread
 from neighborhoods.models import Membership
 from tests.browser.conftest import PageErrors, signed_in_context
-from tests.factories import forum_category, forum_member, inside
+from tests.factories import CityStaffFactory, forum_category, forum_member, inside
 from tests.factories import thread as thread_factory
 
 pytestmark = pytest.mark.browser
@@ -157,6 +157,18 @@ def test_a_new_thread_its_support_and_a_hidden_reply_reach_open_pages_live(
         expect(mine).to_contain_text("I told the city too", timeout=LIVE_TIMEOUT_MS)
         expect(mine.locator("summary", has_text="Flag")).to_have_count(0)
         expect(shown.locator("summary", has_text="Flag")).to_have_count(1)
+
+        # An official reply arrives; the thread's author may mark it as the answer at once.
+        staff = CityStaffFactory(department__name="Streets Department").user
+        official = services.create_reply(thread, author=staff, body="A crew fixes it Tuesday.")
+        answer = compose.locator(f"#reply-{official.pk}")
+        expect(answer).to_contain_text("Streets Department", timeout=LIVE_TIMEOUT_MS)
+        answer.get_by_role("button", name="Mark as the answer").click()
+        expect(compose.locator(".messages")).to_contain_text("answer")
+        thread.refresh_from_db()
+        assert thread.answer_id == official.pk
+        compose.wait_for_selector("body[data-live-state='open']")
+        compose.evaluate("window.__notReloaded = true")
 
         # The author flags it (the form reloads the page, which then listens again).
         shown.locator("summary", has_text="Flag").click()

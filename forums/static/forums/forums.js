@@ -41,6 +41,7 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  /* A form posting to ``action`` (with the CSRF token and ``extra`` hidden fields) and one button. */
   function postForm(action, buttonText, hiddenLabel, extra) {
     var form = el("form");
     form.method = "post";
@@ -57,17 +58,26 @@
       input.value = extra[name];
       form.appendChild(input);
     });
-    var button = el("button", "small secondary vote");
+    var button = el("button", "small secondary", buttonText);
     button.type = "submit";
+    if (hiddenLabel) button.appendChild(el("span", "visually-hidden", hiddenLabel));
+    form.appendChild(button);
+    return form;
+  }
+
+  /* The support toggle, as in the templates: reads "✓ Supported" once pressed. */
+  function voteForm(action, hiddenLabel, extra) {
+    var form = postForm(action, "", "", extra);
+    var button = form.querySelector("button");
+    button.classList.add("vote");
     button.setAttribute("aria-pressed", "false");
     button.title = "Support this";
-    var off = el("span", "vote-off", buttonText);
+    var off = el("span", "vote-off", "Support");
     if (hiddenLabel) off.appendChild(el("span", "visually-hidden", hiddenLabel));
     button.appendChild(off);
     var on = el("span", "vote-on", "✓ Supported");
     on.setAttribute("aria-hidden", "true");
     button.appendChild(on);
-    form.appendChild(button);
     return form;
   }
 
@@ -177,13 +187,16 @@
     actions.appendChild(count);
     var base = page.getAttribute("data-thread-url");
     if (page.hasAttribute("data-can-vote") && base) {
-      actions.appendChild(postForm(base + "replies/" + reply.id + "/vote/", "Support", " this reply by " + reply.author));
+      actions.appendChild(voteForm(base + "replies/" + reply.id + "/vote/", " this reply by " + reply.author));
     }
     if (page.hasAttribute("data-can-reply")) {
       var quoteLink = link("?quote=" + reply.id + "#reply-form", "Quote");
       quoteLink.className = "small";
       quoteLink.appendChild(el("span", "visually-hidden", " this reply by " + reply.author));
       actions.appendChild(quoteLink);
+    }
+    if (reply.is_official && page.hasAttribute("data-can-mark-answer") && base) {
+      actions.appendChild(postForm(base + "replies/" + reply.id + "/answer/", "Mark as the answer"));
     }
     if (reply.author !== page.getAttribute("data-viewer")) { // nobody flags their own reply
       var flag = flagForm(base + "replies/" + reply.id + "/flag/", reply.id);
@@ -320,7 +333,7 @@
     var voteIn = (list.getAttribute("data-vote-in") || "").split(/\s+/);
     if (!thread.is_locked && voteIn.indexOf(thread.neighborhood) !== -1) {
       var next = window.location.pathname + window.location.search + "#thread-" + thread.id;
-      support.appendChild(postForm(thread.url + "vote/", "Support", " “" + thread.title + "”", { next: next }));
+      support.appendChild(voteForm(thread.url + "vote/", " “" + thread.title + "”", { next: next }));
     }
     article.appendChild(support);
     var main = el("div", "thread-main");
