@@ -235,3 +235,22 @@ def signed_in_context(browser, base_url: str, user, **options):
         ]
     )
     return context
+
+
+def in_test_thread(write, *args, retries: int = 10, **kwargs):
+    """Run a service call that writes from the test thread while the live server runs.
+
+    On SQLite the live-server tests share one in-memory database in shared-cache mode, where a
+    write meets "database table is locked" (instead of waiting) while the server thread reads
+    that table. The services write atomically, so trying again is safe.
+    """
+    from django.db import OperationalError
+
+    for attempt in range(retries):
+        try:
+            return write(*args, **kwargs)
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == retries - 1:
+                raise
+            time.sleep(0.2)
+    return None

@@ -146,15 +146,20 @@ def test_a_thread_escalated_to_311_is_worked_live_and_rated(browser, asgi_server
         expect(row).to_have_class(re.compile("status-acknowledged"))
         assert tracker.evaluate("window.__notReloaded === true"), "the tracker reloaded"
 
-        # A request filed elsewhere is counted on the open tracker, with a link to it.
-        file_case(
-            service_type=pothole,
-            reporter=forum_member(old_city),
-            lat=lat,
-            lon=lon,
-            description="Another one, further down Race Street.",
-            answers={"size": "small"},
+        # A request filed elsewhere (through the API) is counted on the open tracker.
+        token = next(c["value"] for c in resident_context.cookies() if c["name"] == "csrftoken")
+        filed = resident_context.request.post(
+            "/api/v1/cases/",
+            data={
+                "service_type": "pothole",
+                "lat": lat,
+                "lon": lon,
+                "description": "Another one, further down Race Street.",
+                "answers": {"size": "small"},
+            },
+            headers={"X-CSRFToken": token, "Referer": tracker.url},
         )
+        assert filed.status == 201, filed.text()
         expect(tracker.locator("[data-tracker-notice]")).to_contain_text(
             "A new request was filed", timeout=LIVE_TIMEOUT_MS
         )

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from forums import services
 from forums.models import Reply, Thread
 from neighborhoods.models import Membership
-from tests.browser.conftest import PageErrors, signed_in_context
+from tests.browser.conftest import PageErrors, in_test_thread, signed_in_context
 from tests.factories import CityStaffFactory, forum_category, forum_member, inside
 from tests.factories import thread as thread_factory
 
@@ -71,6 +71,17 @@ def click_on_map(page, map_id: str, lat: float, lon: float) -> None:
         [map_id, lat, lon],
     )
     page.mouse.click(point["x"], point["y"])
+
+
+def post_reply(context, errors: PageErrors, thread, text: str):
+    """Reply to ``thread`` through its page in ``context``; return the page."""
+    page = context.new_page()
+    errors.watch(page)
+    page.goto(thread.get_absolute_url())
+    page.get_by_label("Your reply").fill(text)
+    page.get_by_role("button", name="Post reply").click()
+    page.wait_for_url(re.compile(r".*#reply-\d+$"))
+    return page
 
 
 def test_a_new_thread_its_support_and_a_hidden_reply_reach_open_pages_live(
@@ -151,16 +162,23 @@ def test_a_new_thread_its_support_and_a_hidden_reply_reach_open_pages_live(
         expect(shown).to_contain_text("Buy my miracle bulbs", timeout=LIVE_TIMEOUT_MS)
         assert compose.evaluate("window.__notReloaded === true")
 
-        # The author's own reply, posted from another device, arrives without a Flag button.
-        own = services.create_reply(thread, author=author, body="Thanks, I told the city too.")
+        # The author's own reply, posted from another page, arrives without a Flag button.
+        # (Every write goes through the server: SQLite's shared in-memory test database locks
+        # a table that the test thread would write while the server reads it.)
+        elsewhere = post_reply(contexts["author"], errors, thread, "Thanks, I told the city too.")
+        own = Reply.objects.get(thread=thread, author=author)
         mine = compose.locator(f"#reply-{own.pk}")
         expect(mine).to_contain_text("I told the city too", timeout=LIVE_TIMEOUT_MS)
         expect(mine.locator("summary", has_text="Flag")).to_have_count(0)
+        elsewhere.close()
         expect(shown.locator("summary", has_text="Flag")).to_have_count(1)
 
         # An official reply arrives; the thread's author may mark it as the answer at once.
         staff = CityStaffFactory(department__name="Streets Department").user
-        official = services.create_reply(thread, author=staff, body="A crew fixes it Tuesday.")
+        contexts["staff"] = signed_in_context(browser, asgi_server, staff)
+        serve_media(contexts["staff"], settings.MEDIA_ROOT)
+        post_reply(contexts["staff"], errors, thread, "A crew fixes it Tuesday.")
+        official = Reply.objects.get(thread=thread, author=staff)
         answer = compose.locator(f"#reply-{official.pk}")
         expect(answer).to_contain_text("Streets Department", timeout=LIVE_TIMEOUT_MS)
         answer.get_by_role("button", name="Mark as the answer").click()
@@ -200,8 +218,12 @@ def test_a_new_thread_its_support_and_a_hidden_reply_reach_open_pages_live(
 
         # Merged into an older thread: the open page says where it went; the feed drops it.
         feed.wait_for_selector("body[data-live-state='open']")
-        original = thread_factory(old_city, author=neighbour, title="Dark corners along Arch St")
-        services.merge_threads(thread, original, actor=moderator, reason="Same streetlight")
+        original = in_test_thread(
+            thread_factory, old_city, author=neighbour, title="Dark corners along Arch St"
+        )
+        in_test_thread(
+            services.merge_threads, thread, original, actor=moderator, reason="Same streetlight"
+        )
         notice = compose.locator("[data-thread-notice]")
         expect(notice).to_contain_text("merged into another one", timeout=LIVE_TIMEOUT_MS)
         expect(notice.get_by_role("link")).to_have_attribute("href", original.get_absolute_url())
