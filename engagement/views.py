@@ -300,9 +300,11 @@ def case_action(request: HttpRequest, tracking_number: str, action: str) -> Http
 def _simple_action(request: HttpRequest, case: Case, action: str) -> str:
     user = request.user
     if action == "support":
-        if case.reporter_id == user.pk:
-            return f"You reported request {case.tracking_number} yourself: it counts you already."
+        already = CaseSupport.objects.filter(case=case, user=user).exists()
         services.support(case, user=user, ip=client_ip(request))
+        if already:  # the reporter, or a second "me too"
+            mine = "You reported it" if case.reporter_id == user.pk else "You said “me too” before"
+            return f"{mine}: request {case.tracking_number} counts you already."
         return (
             f"Thank you: your “me too” counts on request {case.tracking_number}, and you will "
             "hear how it goes."

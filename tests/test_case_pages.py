@@ -285,7 +285,12 @@ def test_me_too_adds_support_once_and_follows():
     assert 'class="metoo"' in html_of(client.get(case_url(case)))
     response = client.post(action_url(case, "support"))
     assert response.status_code == 302 and response["Location"] == case_url(case)
-    client.post(action_url(case, "support"))
+    again = client.post(action_url(case, "support"), follow=True)
+    assert "You said “me too” before" in html_of(again)
+    reporter = signed_in(case.reporter).post(action_url(case, "support"), follow=True)
+    assert f"You reported it: request {case.tracking_number} counts you already." in html_of(
+        reporter
+    )
     case.refresh_from_db()
     assert case.supporter_count == 2
     assert CaseSupport.objects.filter(case=case, user=neighbour).count() == 1

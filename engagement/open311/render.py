@@ -110,8 +110,8 @@ def w3c(value: datetime | None, zone: tzinfo | None = None) -> str | None:
     ``2026-03-01T09:30:00-05:00``."""
     if value is None:
         return None
-    text = value.astimezone(zone or timezone.get_current_timezone()).replace(microsecond=0)
-    text = text.isoformat()
+    local = value.astimezone(zone or timezone.get_current_timezone())
+    text = local.replace(microsecond=0).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -246,7 +246,8 @@ def service_request(
 
     ``case`` comes from ``views.request_records``, which annotates ``service_code``,
     ``service_name``, ``agency``, ``latest_public_note``, ``duplicate_number`` (and
-    ``neighborhood_name``) and ``first_photo_image``/``first_photo_url``, and prefetches ``public_notes`` with extensions.
+    ``neighborhood_name``) and ``first_photo_image``/``first_photo_url`` (and prefetches
+    ``public_notes``).
     """
     zone = zone or timezone.get_current_timezone()
     record = {

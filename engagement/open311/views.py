@@ -515,11 +515,9 @@ def create_request(request: HttpRequest, *, fmt: str) -> HttpResponse:
     ):
         problems.append("location: give lat and long, address_string or address_id.")
     answers = _answers(params)
-    files = request.FILES if request.content_type == "multipart/form-data" else {}
-    uploads = [
-        *(files.getlist("media") if files else ()),
-        *(files.getlist("media[]") if files else ()),
-    ]
+    uploads = []
+    if request.content_type == "multipart/form-data":  # reading FILES parses the body as such
+        uploads = request.FILES.getlist("media") + request.FILES.getlist("media[]")
     # Uploaded files win over media_url (the v2.1 draft's rule).
     media_urls = [] if uploads else _media_urls(params, problems)
     idempotency = request.headers.get("Idempotency-Key", "").strip()

@@ -23,7 +23,6 @@
   var STATUS_COLORS = {
     open: "#b42318", acknowledged: "#a15c00", in_progress: "#1d4ed8", scheduled: "#6d28d9", closed: "#4b5563"
   };
-  var OUTLINE_STYLE = { color: "#4b5563", weight: 1, opacity: 0.7, fillColor: "#9ca3af", fillOpacity: 0.05 };
 
   /* ---------- helpers ---------- */
 
@@ -303,23 +302,12 @@
     return frame;
   }
 
+  /* The neighborhoods' outlines (neighborhoods/maps.js draws them); fitted when no pin is shown. */
   function outlines(map, frame, fitIfEmpty) {
     var url = frame.getAttribute("data-geojson-url");
-    if (!url) return;
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json, application/json" } })
-      .then(function (response) { return response.json(); })
-      .then(function (data) {
-        var layer = L.geoJSON(data, {
-          style: function () { return OUTLINE_STYLE; },
-          onEachFeature: function (feature, path) {
-            path.bindTooltip(escapeHtml(feature.properties && feature.properties.name), { sticky: true });
-          }
-        }).addTo(map);
-        layer.eachLayer(function (shape) {
-          var element = shape.getElement && shape.getElement();
-          if (element) element.setAttribute("tabindex", "-1");
-        });
-        layer.bringToBack();
+    if (!url || !window.engagementOutlines) return;
+    window.engagementOutlines(map, url)
+      .then(function (layer) {
         if (fitIfEmpty && layer.getBounds().isValid()) map.fitBounds(layer.getBounds(), { padding: [8, 8] });
       })
       .catch(function () { /* the pins alone are enough */ });

@@ -104,27 +104,11 @@
       });
   }
 
-  /* Every neighborhood's outline, named on hover: the demo draws no background tiles. */
+  /* The neighborhoods' outlines, drawn by neighborhoods/maps.js. */
   function outlines(map, frame) {
     var url = frame.getAttribute("data-geojson-url");
-    if (!url || !window.fetch) return;
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (data) {
-        if (!data) return;
-        var layer = L.geoJSON(data, {
-          interactive: true,
-          style: function () {
-            return { color: "#4b5563", weight: 1, opacity: 0.7, fillColor: "#9ca3af", fillOpacity: 0.05 };
-          },
-          onEachFeature: function (feature, path) {
-            var name = (feature.properties || {}).name;
-            if (name) path.bindTooltip(escapeHtml(name), { sticky: true, direction: "top" });
-          }
-        }).addTo(map);
-        layer.bringToBack();
-      })
-      .catch(function () { /* the cases alone still show */ });
+    if (!url || !window.engagementOutlines) return;
+    window.engagementOutlines(map, url).catch(function () { /* the cases alone still show */ });
   }
 
   window.engagementDeskMap = function (map) {

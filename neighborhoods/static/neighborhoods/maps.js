@@ -120,6 +120,25 @@
     });
   }
 
+  /* Every neighborhood's outline on ``map``, named on hover, out of the tab order and behind what
+     else the map shows (the demo has no background tiles). Resolves to the layer. Other apps'
+     maps (the 311 tracker, the case desk) call it too. */
+  function addOutlines(map, url) {
+    return loadBoundaries(url).then(function (data) {
+      var layer = L.geoJSON(data, {
+        style: function () { return OUTLINE_STYLE; },
+        onEachFeature: function (feature, path) {
+          var props = feature.properties || {};
+          path.bindTooltip(escapeHtml(props.name), { sticky: true, direction: "top" });
+        }
+      }).addTo(map);
+      untabbable(layer);
+      layer.bringToBack();
+      return layer;
+    });
+  }
+  window.engagementOutlines = addOutlines;
+
   window.engagementCityMap = function (map, options) {
     var frame = prepare(map, options, "Map of all neighborhoods");
     var status = statusOf(frame);
@@ -267,17 +286,8 @@
     // Every neighborhood's outline, for orientation (the demo has no background tiles).
     var url = frame.getAttribute("data-geojson-url");
     if (url) {
-      loadBoundaries(url)
-        .then(function (data) {
-          var outlines = L.geoJSON(data, {
-            style: function () { return OUTLINE_STYLE; },
-            onEachFeature: function (feature, path) {
-              var props = feature.properties || {};
-              path.bindTooltip(escapeHtml(props.name), { sticky: true, direction: "top" });
-            }
-          }).addTo(map);
-          untabbable(outlines);
-          outlines.bringToBack();
+      addOutlines(map, url)
+        .then(function (outlines) {
           if (!start && !offeredLayer) fit(map, outlines, 15);
         })
         .catch(function () {
